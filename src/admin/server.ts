@@ -28,6 +28,8 @@ export interface AdminServerOptions {
   view: SupervisorView
   metrics: MetricsAggregator
   logger: Logger
+  /** Bound on the stats refresh before a scrape; defaults to REFRESH_TIMEOUT_MS. */
+  refreshTimeoutMs?: number
 }
 
 export interface AdminServer {
@@ -43,7 +45,7 @@ type Handler = (res: http.ServerResponse) => Promise<void> | void
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
   const { view, metrics } = opts
   const log = opts.logger.child({ component: 'admin' })
-  const refresh = coalescedRefresh(view, log)
+  const refresh = coalescedRefresh(view, opts.refreshTimeoutMs ?? REFRESH_TIMEOUT_MS, log)
 
   // A Map, not an object literal, so a request for "/__proto__" or "constructor" finds nothing.
   const handlers = new Map<string, Handler>([
@@ -157,25 +159,25 @@ function notReadyReason(view: SupervisorView): string {
  * trip instead of each asking every child. A failed or slow refresh is logged and the scrape is served from the
  * last snapshots, which are still correct cumulative values, only older.
  */
-function coalescedRefresh(view: SupervisorView, log: Logger): () => Promise<void> {
+function coalescedRefresh(view: SupervisorView, timeoutMs: number, log: Logger): () => Promise<void> {
   let inFlight: Promise<void> | undefined
   return () => {
-    inFlight ??= boundedRefresh(view, log).finally(() => {
+    inFlight ??= boundedRefresh(view, timeoutMs, log).finally(() => {
       inFlight = undefined
     })
     return inFlight
   }
 }
 
-async function boundedRefresh(view: SupervisorView, log: Logger): Promise<void> {
+async function boundedRefresh(view: SupervisorView, timeoutMs: number, log: Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(() => resolve('timeout'), REFRESH_TIMEOUT_MS)
+    timer = setTimeout(() => resolve('timeout'), timeoutMs)
   })
   try {
     const result = await Promise.race([Promise.resolve().then(() => view.refreshStats()), timeout])
     if (result === 'timeout') {
-      log.warn({ timeoutMs: REFRESH_TIMEOUT_MS }, 'stats refresh timed out; serving last snapshots')
+      log.warn({ timeoutMs }, 'stats refresh timed out; serving last snapshots')
     }
   } catch (err) {
     log.warn({ err }, 'stats refresh failed; serving last snapshots')
