@@ -12,7 +12,7 @@ export type ToChild =
   | { type: 'start'; listener: ListenerConfig; log: { level: LogLevel; format: LogFormat } }
   /** Re-read certificate, key and CA files of the named routes (all when omitted); keep old on failure. */
   | { type: 'reload-tls'; routes?: string[] }
-  /** Route config changed in a way the running child can apply without a restart. */
+  /** log.level changed on reload: applied without a restart. */
   | { type: 'set-log-level'; level: LogLevel }
   /** Stop accepting, let open connections finish for up to timeoutMs, then close them and exit 0. */
   | { type: 'drain'; timeoutMs: number }
@@ -30,7 +30,11 @@ export type FromChild =
   | { type: 'ready'; pid: number }
   /** Start failed (listen error, unreadable certificate...); the child exits after sending it. */
   | { type: 'fatal'; code: string; message: string }
-  | { type: 'stats'; id: number; routes: Record<string, RouteStatsSnapshot>; info: RouteRuntimeInfo[] }
+  /**
+   * Answer to 'collect' (same id). Also sent unasked with `final: true` (id -1) right before a drained child
+   * exits, so counters of its last moments are not lost.
+   */
+  | { type: 'stats'; id: number; final?: boolean; routes: Record<string, RouteStatsSnapshot>; info: RouteRuntimeInfo[] }
   | { type: 'tls-reloaded'; route: string; ok: boolean; message?: string }
   | { type: 'draining'; open: number }
   | { type: 'drained' }
