@@ -1,13 +1,45 @@
 /**
- * ListenerEngine: everything one proxy instance does for one listener (one route, or several routes sharing a
- * port by SNI). It owns TLS material and per-route stats; the caller owns the net.Server and hands it accepted
- * sockets. (STUB: being implemented; the API below is the contract.)
+ * ListenerEngine: everything one proxy instance does for one listener: one route, or several routes sharing a
+ * port by SNI. It owns TLS material and per-route stats; the caller owns the net.Server and hands it accepted
+ * sockets. It implements the SessionHost contract the per-connection state machines run against.
  */
 import type net from 'node:net'
+import type tls from 'node:tls'
 import type { ListenerConfig, LogLevel } from '../config/types.js'
 import type { Logger } from '../log.js'
 import type { RouteStatsSnapshot } from '../metrics/route-stats.js'
 import type { RouteRuntimeInfo } from '../supervisor/ipc.js'
+import {
+  CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS,
+  CLIENT_CONNECT_ATTRS,
+  CLIENT_CONNECT_WITH_DB,
+  CLIENT_DEPRECATE_EOF,
+  CLIENT_FOUND_ROWS,
+  CLIENT_IGNORE_SIGPIPE,
+  CLIENT_IGNORE_SPACE,
+  CLIENT_INTERACTIVE,
+  CLIENT_LOCAL_FILES,
+  CLIENT_LONG_FLAG,
+  CLIENT_LONG_PASSWORD,
+  CLIENT_MULTI_RESULTS,
+  CLIENT_MULTI_STATEMENTS,
+  CLIENT_NO_SCHEMA,
+  CLIENT_ODBC,
+  CLIENT_PLUGIN_AUTH,
+  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA,
+  CLIENT_PROTOCOL_41,
+  CLIENT_PS_MULTI_RESULTS,
+  CLIENT_SECURE_CONNECTION,
+  CLIENT_SESSION_TRACK,
+  CLIENT_SSL,
+  CLIENT_TRANSACTIONS,
+} from '../protocol/constants.js'
+import type { Greeting } from '../protocol/greeting.js'
+import { RouteRuntime, pickRoute } from './route-runtime.js'
+import { Session } from './session.js'
+import type { SessionHost } from './session-types.js'
+import { TlsMaterial } from './tls-material.js'
+import { GatewayError } from '../errors.js'
 
 export interface TlsReloadResult {
   route: string
@@ -16,30 +48,174 @@ export interface TlsReloadResult {
   message?: string
 }
 
-export class ListenerEngine {
+/**
+ * What a gateway greeting may offer before any backend was seen: bits every MySQL 5.7+/MariaDB 10.2+ server
+ * has. Compression is never offered in gateway-greeting mode (see README "SNI routing").
+ */
+const GATEWAY_BASE_CAPABILITIES =
+  CLIENT_LONG_PASSWORD |
+  CLIENT_FOUND_ROWS |
+  CLIENT_LONG_FLAG |
+  CLIENT_CONNECT_WITH_DB |
+  CLIENT_NO_SCHEMA |
+  CLIENT_ODBC |
+  CLIENT_LOCAL_FILES |
+  CLIENT_IGNORE_SPACE |
+  CLIENT_PROTOCOL_41 |
+  CLIENT_INTERACTIVE |
+  CLIENT_IGNORE_SIGPIPE |
+  CLIENT_TRANSACTIONS |
+  CLIENT_SECURE_CONNECTION |
+  CLIENT_MULTI_STATEMENTS |
+  CLIENT_MULTI_RESULTS |
+  CLIENT_PS_MULTI_RESULTS |
+  CLIENT_PLUGIN_AUTH |
+  CLIENT_CONNECT_ATTRS |
+  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA |
+  CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS |
+  CLIENT_SESSION_TRACK |
+  CLIENT_DEPRECATE_EOF
+
+const DEFAULT_GATEWAY_VERSION = '8.0.40-gateway'
+
+export class ListenerEngine implements SessionHost {
+  readonly routes: RouteRuntime[]
+  readonly greeting
+  readonly maxHandshakeBytes: number
+  readonly handshakeTimeoutMs: number
+  readonly fallbackRoute: RouteRuntime
+  logger: Logger
+  readonly #sessions = new Set<Session>()
+  #nextId = 1
+  #learnedCapabilities: number | undefined
+  #learnedVersion: string | undefined
+  #draining = false
+
+  private constructor(readonly listener: ListenerConfig, logger: Logger, routes: RouteRuntime[]) {
+    this.logger = logger
+    this.routes = routes
+    this.greeting = listener.greeting
+    this.maxHandshakeBytes = Math.max(...routes.map((r) => r.config.maxHandshakeBytes))
+    this.handshakeTimeoutMs = Math.max(...routes.map((r) => r.config.timeouts.handshakeMs))
+    this.fallbackRoute = routes.find((r) => r.config.default) ?? routes[0]!
+  }
+
   /** Loads every route's TLS material; rejects with TlsLoadError (code GW_ERR_CERT_LOAD) if any fails. */
-  static async create(_listener: ListenerConfig, _logger: Logger): Promise<ListenerEngine> {
-    throw new Error('not implemented')
+  static async create(listener: ListenerConfig, logger: Logger): Promise<ListenerEngine> {
+    if (listener.routes.length === 0) throw new GatewayError('GW_ERR_CONFIG_INVALID', `listener ${listener.key} has no routes`)
+    const routes = await Promise.all(
+      listener.routes.map(async (config) => {
+        const material = config.tls.mode === 'disabled' ? undefined : await TlsMaterial.load(config.name, config.tls)
+        return new RouteRuntime(config, material, logger.child({ route: config.name }))
+      })
+    )
+    const engineLogger = listener.greeting === 'backend' ? routes[0]!.logger : logger.child({ listener: listener.key })
+    return new ListenerEngine(listener, engineLogger, routes)
   }
+
   /** Takes ownership of an accepted client socket. */
-  handleConnection(_socket: net.Socket): void {}
+  handleConnection(socket: net.Socket): void {
+    if (this.#draining) {
+      socket.destroy()
+      return
+    }
+    socket.on('error', () => {}) // errors are handled by the session's legs; this guards the gap before
+    const session = new Session(this, this.#nextId++, socket)
+    this.#sessions.add(session)
+    void session.run()
+  }
+
+  sessionRouted(_session: Session): void {}
+
+  sessionClosed(session: Session): void {
+    this.#sessions.delete(session)
+    if (this.#draining && this.#sessions.size === 0) this.#onDrained?.()
+  }
+
+  gatewayGreeting(): { serverVersion: string; capabilities: number } {
+    const configured = this.fallbackRoute.config.serverVersion
+    const capabilities = (GATEWAY_BASE_CAPABILITIES & (this.#learnedCapabilities ?? 0xffffffff)) | CLIENT_SSL
+    return { serverVersion: configured ?? this.#learnedVersion ?? DEFAULT_GATEWAY_VERSION, capabilities: capabilities >>> 0 }
+  }
+
+  learnBackend(_route: RouteRuntime, greeting: Greeting): void {
+    this.#learnedCapabilities = ((this.#learnedCapabilities ?? 0xffffffff) & greeting.capabilities) >>> 0
+    this.#learnedVersion ??= greeting.serverVersion
+  }
+
+  routeFor(servername: string | undefined): RouteRuntime | undefined {
+    if (servername) {
+      const route = pickRoute(this.routes, servername)
+      if (route) return route
+      return this.routes.length === 1 && this.routes[0]!.config.serverNames.length === 0 ? this.routes[0] : undefined
+    }
+    if (this.routes.length === 1) return this.routes[0]
+    return this.routes.find((r) => r.config.default)
+  }
+
+  contextFor(servername: string | undefined): tls.SecureContext | undefined {
+    const route = (servername ? pickRoute(this.routes, servername) : undefined) ?? this.fallbackRoute
+    return (route.tls ?? this.routes.find((r) => r.tls)?.tls)?.context
+  }
+
   /** Re-reads cert/key/CA files; new handshakes use the new material, open connections are untouched. */
-  async reloadTls(_routes?: string[]): Promise<TlsReloadResult[]> {
-    return []
+  async reloadTls(names?: string[]): Promise<TlsReloadResult[]> {
+    const results: TlsReloadResult[] = []
+    for (const route of this.routes) {
+      if (names && !names.includes(route.name)) continue
+      if (!route.tls) continue
+      try {
+        const { changed } = await route.tls.reload()
+        route.logger.info({ changed, cert: route.tls.info.subject, notAfter: route.tls.info.notAfter }, 'tls material reloaded')
+        results.push({ route: route.name, ok: true })
+      } catch (err) {
+        const message = (err as Error).message
+        route.logger.error({ err: { code: (err as GatewayError).code, message } }, 'tls reload failed, keeping the previous certificate')
+        results.push({ route: route.name, ok: false, message })
+      }
+    }
+    return results
   }
+
   stats(): Record<string, RouteStatsSnapshot> {
-    return {}
+    return Object.fromEntries(this.routes.map((r) => [r.name, r.stats.snapshot()]))
   }
+
   info(): RouteRuntimeInfo[] {
-    return []
+    return this.routes.map((r) => ({
+      route: r.name,
+      open: r.open,
+      cert: r.tls ? { subject: r.tls.info.subject, notAfter: r.tls.info.notAfter, notAfterUnix: r.tls.info.notAfterUnix } : undefined,
+    }))
   }
+
   openConnections(): number {
-    return 0
+    return this.#sessions.size
   }
-  setLogLevel(_level: LogLevel): void {}
+
+  setLogLevel(level: LogLevel): void {
+    this.logger.level = level
+    for (const r of this.routes) r.logger.level = level
+  }
+
+  #onDrained: (() => void) | undefined
+
   /**
-   * Waits for open connections to end, up to timeoutMs, then destroys the rest. The caller stops accepting
-   * first (server.close()). Connections still in the handshake are cut at once (they have no work to lose).
+   * Waits for open connections to end, up to timeoutMs, then closes the rest. The caller stops accepting first
+   * (server.close()). Connections still in their handshake are left to finish it: they were accepted before
+   * the listener stopped, and cutting them would drop a client during a reload.
    */
-  async drain(_timeoutMs: number): Promise<void> {}
+  async drain(timeoutMs: number): Promise<void> {
+    this.#draining = true
+    if (this.#sessions.size === 0) return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      timer.unref()
+      this.#onDrained = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    for (const s of [...this.#sessions]) s.abort('drain')
+  }
 }

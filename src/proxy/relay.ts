@@ -1,0 +1,99 @@
+/**
+ * After authentication the gateway gets out of the way: bytes are copied both ways with backpressure
+ * (pause the reader when the writer's buffer is full, resume on 'drain'), with no per-packet parsing and no
+ * per-chunk allocation. One side's FIN is passed on as a FIN (half-close); both sockets are torn down exactly
+ * once, by finish(), whatever happens first.
+ */
+import type net from 'node:net'
+
+export type ClosedBy = 'client' | 'backend' | 'idle' | 'error' | 'drain'
+
+export interface RelayCallbacks {
+  fromClient(bytes: number): void
+  fromBackend(bytes: number): void
+  finished(closedBy: ClosedBy, err?: Error): void
+  /** Optional inspection of client chunks (gateway-greeting mode tracks COM_CHANGE_USER). Return false to hold. */
+  inspectClient?: (chunk: Buffer) => boolean
+}
+
+/** A FIN from one side that the other never answers would pin both sockets forever. */
+const HALF_CLOSE_GRACE_MS = 30_000
+
+export class Relay {
+  #finished = false
+  #closedBy: ClosedBy | null = null
+  #closedCount = 0
+  #graceTimer: NodeJS.Timeout | null = null
+
+  constructor(
+    readonly client: net.Socket,
+    readonly backend: net.Socket,
+    private readonly cb: RelayCallbacks,
+    idleMs: number
+  ) {
+    this.#pipe(client, backend, 'client')
+    this.#pipe(backend, client, 'backend')
+    if (idleMs > 0) {
+      // Socket activity counts reads and writes, so traffic in either direction keeps the client socket busy.
+      client.setTimeout(idleMs, () => this.finish('idle'))
+    }
+  }
+
+  /** Starts the flow, first delivering bytes that arrived with the last handshake message. */
+  start(toBackend: Buffer, toClient: Buffer): void {
+    if (toBackend.length > 0) {
+      this.cb.fromClient(toBackend.length)
+      this.backend.write(toBackend)
+    }
+    if (toClient.length > 0) {
+      this.cb.fromBackend(toClient.length)
+      this.client.write(toClient)
+    }
+    this.client.resume()
+    this.backend.resume()
+  }
+
+  #pipe(src: net.Socket, dst: net.Socket, side: 'client' | 'backend'): void {
+    const count = side === 'client' ? this.cb.fromClient : this.cb.fromBackend
+    const inspect = side === 'client' ? this.cb.inspectClient : undefined
+    src.on('data', (chunk: Buffer) => {
+      count(chunk.length)
+      if (inspect && !inspect(chunk)) return
+      if (!dst.write(chunk)) src.pause()
+    })
+    dst.on('drain', () => src.resume())
+    src.on('end', () => {
+      this.#closedBy ??= side
+      dst.end()
+    })
+    src.on('error', (err) => this.finish('error', err))
+    src.on('close', () => {
+      this.#closedBy ??= side
+      this.#closedCount++
+      if (this.#closedCount === 2) this.finish(this.#closedBy)
+      else if (!this.#graceTimer) {
+        dst.end()
+        this.#graceTimer = setTimeout(() => this.finish(this.#closedBy ?? side), HALF_CLOSE_GRACE_MS)
+        this.#graceTimer.unref()
+      }
+    })
+  }
+
+  /** Writes on behalf of an inspector that held a client chunk. */
+  forwardToBackend(chunk: Buffer): void {
+    if (!this.backend.write(chunk)) this.client.pause()
+  }
+
+  finish(closedBy: ClosedBy, err?: Error): void {
+    if (this.#finished) return
+    this.#finished = true
+    if (this.#graceTimer) clearTimeout(this.#graceTimer)
+    this.client.destroy()
+    this.backend.destroy()
+    this.cb.finished(closedBy, err)
+  }
+
+  get finished(): boolean {
+    return this.#finished
+  }
+}
