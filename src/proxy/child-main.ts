@@ -19,6 +19,8 @@ const START_TIMEOUT_MS = 30_000
 /** Bound on flushing logs and IPC before exit. */
 const EXIT_FLUSH_MS = 2_000
 
+let root: Logger | undefined
+/** Root logger bound to this listener, for the child's own lifecycle lines. */
 let logger: Logger | undefined
 let engine: ListenerEngine | undefined
 let server: net.Server | undefined
@@ -36,7 +38,7 @@ function send(msg: FromChild): Promise<void> {
 function exit(code: number): void {
   const timer = setTimeout(() => process.exit(code), EXIT_FLUSH_MS)
   timer.unref()
-  if (logger) logger.flush(() => process.exit(code))
+  if (root) root.flush(() => process.exit(code))
   else process.exit(code)
 }
 
@@ -51,15 +53,13 @@ async function fatal(err: unknown): Promise<void> {
 async function start(msg: Extract<ToChild, { type: 'start' }>, handle: unknown): Promise<void> {
   listener = msg.listener
   const names = listener.routes.map((r) => r.name)
-  // One route per listener is the common case: bind its name as `route` so every line carries it.
-  // A shared (SNI) listener binds the list; the engine adds the chosen `route` per connection.
-  const base: Record<string, unknown> = { listener: listener.key }
-  if (names.length === 1) base.route = names[0]
-  else base.routes = names
-  logger = createLogger({ level: msg.log.level, format: msg.log.format, base })
+  // The engine binds `route` (and `listener` on a shared listener) on its own child loggers, so it gets the
+  // bare root logger; our own lines carry the same fields through `log`, without duplicate keys.
+  root = createLogger({ level: msg.log.level, format: msg.log.format })
+  logger = root.child(names.length === 1 ? { listener: listener.key, route: names[0] } : { listener: listener.key, routes: names })
   if (!handle) return fatal(new GatewayError('GW_ERR_LISTEN', 'start message carried no listening handle'))
   try {
-    engine = await ListenerEngine.create(listener, logger)
+    engine = await ListenerEngine.create(listener, root)
   } catch (err) {
     return fatal(err)
   }
@@ -104,9 +104,8 @@ async function onMessage(msg: ToChild, handle: unknown): Promise<void> {
       return send({ type: 'stats', id: msg.id, routes: engine.stats(), info: engine.info() })
     case 'reload-tls': {
       if (!engine) return
+      // The engine logs each outcome (with the route); the supervisor gets the results.
       for (const r of await engine.reloadTls(msg.routes)) {
-        if (r.ok) logger?.info({ route: r.route }, 'tls material reloaded')
-        else logger?.error({ route: r.route, reason: r.message }, 'tls reload failed, keeping previous material')
         await send({ type: 'tls-reloaded', route: r.route, ok: r.ok, message: r.message })
       }
       return
@@ -120,6 +119,8 @@ async function onMessage(msg: ToChild, handle: unknown): Promise<void> {
 }
 
 function setLevel(level: LogLevel): void {
+  // pino children copy the level when created, so each logger we hold is set.
+  if (root) root.level = level
   if (logger) logger.level = level
   engine?.setLogLevel(level)
 }

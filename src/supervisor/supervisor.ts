@@ -102,7 +102,9 @@ export class Supervisor implements SupervisorView {
       return 'rejected'
     }
     if (this.#stopping) return 'skipped'
+    const t0 = Date.now()
     await this.#apply(next, trigger)
+    this.#log.info({ trigger, file, durationMs: Date.now() - t0, ready: this.ready() }, 'reload applied')
     return 'applied'
   }
 
