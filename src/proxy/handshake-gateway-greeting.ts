@@ -164,10 +164,12 @@ export async function runGatewayGreetingHandshake(session: Session): Promise<'au
       'backend_unavailable'
     )
   }
+  // CLIENT_LONG_PASSWORD (CLIENT_MYSQL) makes a MariaDB backend ignore the extended-capability word.
+  session.capabilities = ((negotiated & greeting.capabilities) | CLIENT_PLUGIN_AUTH | CLIENT_LONG_PASSWORD) & ~CLIENT_SSL
+  session.collation = hr.collation
   const probe = encodeHandshakeResponse({
     ...hr,
-    // CLIENT_LONG_PASSWORD (CLIENT_MYSQL) makes a MariaDB backend ignore the extended-capability word.
-    capabilities: ((negotiated & greeting.capabilities) | CLIENT_PLUGIN_AUTH | CLIENT_LONG_PASSWORD) & ~CLIENT_SSL,
+    capabilities: session.capabilities,
     extendedCapabilities: 0,
     authResponse: Buffer.alloc(0),
     authPluginName: PROBE_PLUGIN_NAME,

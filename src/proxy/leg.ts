@@ -88,6 +88,11 @@ export class Leg {
     }
   }
 
+  /** Bytes that were already read from the socket by someone else (the relay), to be parsed first. */
+  feed(bytes: Buffer): void {
+    this.#framer.push(bytes)
+  }
+
   /** The next whole message from this side. Rejects on close, oversize, or a sequence id out of order. */
   read(): Promise<Message> {
     if (this.#waiter) throw new Error(`concurrent read on ${this.side} leg`)

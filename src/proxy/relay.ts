@@ -24,6 +24,8 @@ export class Relay {
   #closedBy: ClosedBy | null = null
   #closedCount = 0
   #graceTimer: NodeJS.Timeout | null = null
+  #onClientData: ((chunk: Buffer) => void) | null = null
+  #onBackendData: ((chunk: Buffer) => void) | null = null
 
   constructor(
     readonly client: net.Socket,
@@ -56,11 +58,14 @@ export class Relay {
   #pipe(src: net.Socket, dst: net.Socket, side: 'client' | 'backend'): void {
     const count = side === 'client' ? this.cb.fromClient : this.cb.fromBackend
     const inspect = side === 'client' ? this.cb.inspectClient : undefined
-    src.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       count(chunk.length)
       if (inspect && !inspect(chunk)) return
       if (!dst.write(chunk)) src.pause()
-    })
+    }
+    if (side === 'client') this.#onClientData = onData
+    else this.#onBackendData = onData
+    src.on('data', onData)
     dst.on('drain', () => src.resume())
     src.on('end', () => {
       this.#closedBy ??= side
@@ -77,6 +82,24 @@ export class Relay {
         this.#graceTimer.unref()
       }
     })
+  }
+
+  /**
+   * Stops copying so the session can run a protocol exchange on the sockets (COM_CHANGE_USER in
+   * gateway-greeting mode). Close and error handling stay with the relay.
+   */
+  suspend(): void {
+    this.client.off('data', this.#onClientData!)
+    this.backend.off('data', this.#onBackendData!)
+    this.client.pause()
+    this.backend.pause()
+  }
+
+  resume(toBackend: Buffer, toClient: Buffer): void {
+    if (this.#finished) return
+    this.client.on('data', this.#onClientData!)
+    this.backend.on('data', this.#onBackendData!)
+    this.start(toBackend, toClient)
   }
 
   /** Writes on behalf of an inspector that held a client chunk. */

@@ -17,8 +17,6 @@ export interface SessionHost {
   readonly fallbackRoute: RouteRuntime
   sessionRouted(session: Session): void
   sessionClosed(session: Session): void
-  /** Gateway-greeting mode: a client-chunk inspector for the command phase (COM_CHANGE_USER rewriting). */
-  inspectClient?(session: Session): ((chunk: Buffer) => boolean) | undefined
   /** Gateway-greeting mode: version string and capabilities to announce. */
   gatewayGreeting(): { serverVersion: string; capabilities: number }
   /** Gateway-greeting mode: remember what a backend announced (version string, capabilities). */

@@ -28,6 +28,7 @@ import type { RouteRuntime } from './route-runtime.js'
 import { type SessionHost, ClientFacingError } from './session-types.js'
 import { runBackendGreetingHandshake } from './handshake-backend-greeting.js'
 import { runGatewayGreetingHandshake } from './handshake-gateway-greeting.js'
+import { watchChangeUser } from './change-user-flow.js'
 
 export type SessionState =
   | 'accepted'
@@ -52,6 +53,9 @@ export class Session {
   database: string | undefined
   servername: string | undefined
   tlsVersion: string | undefined
+  /** Capabilities and collation the backend received (gateway-greeting mode parses COM_CHANGE_USER with them). */
+  capabilities = 0
+  collation = 0
   /** Whose turn it is during authentication: decides whether a timeout can still be answered with an ERR. */
   waitingFor: 'client' | 'backend' = 'client'
   readonly startedAt = performance.now()
@@ -223,6 +227,8 @@ export class Session {
     route.stats.addBytesFromClient(this.client.bytesRead - toBackend.length)
     route.stats.addBytesFromBackend(backend.bytesRead - toClient.length)
     const stats = route.stats
+    const watch =
+      this.host.greeting === 'gateway' ? watchChangeUser(this, () => this.#relay!, this.capabilities, this.collation) : undefined
     this.#relay = new Relay(
       this.client.socket,
       backend.socket,
@@ -231,12 +237,18 @@ export class Session {
           this.#bytesFromClient += n
           stats.addBytesFromClient(n)
         },
-        fromBackend: (n) => {
-          this.#bytesFromBackend += n
-          stats.addBytesFromBackend(n)
-        },
+        fromBackend: watch
+          ? (n) => {
+              this.#bytesFromBackend += n
+              stats.addBytesFromBackend(n)
+              watch.backendSpoke()
+            }
+          : (n) => {
+              this.#bytesFromBackend += n
+              stats.addBytesFromBackend(n)
+            },
         finished: (closedBy, err) => this.#relayFinished(closedBy, err),
-        inspectClient: this.host.inspectClient?.(this),
+        inspectClient: watch?.inspect,
       },
       route.config.timeouts.idleMs
     )

@@ -1,0 +1,88 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import mysql from 'mysql2/promise'
+import * as mariadb from 'mariadb'
+import { testEnv } from '../helpers/env.js'
+import { createAccount, harnessMariaDb, type Account } from '../helpers/mariadb.js'
+import { routeConfig, startEngine, type RunningEngine } from '../helpers/engine.js'
+
+const env = testEnv()
+const db = harnessMariaDb(env)
+const ca = readFileSync(env.pki.caCert)
+let gw: RunningEngine
+let native: Account
+let other: Account
+let ed: Account
+
+before(async () => {
+  native = await createAccount(db, { user: 'gg_native' })
+  other = await createAccount(db, { user: 'gg_other' })
+  ed = await createAccount(db, { user: 'gg_ed', plugin: 'ed25519' })
+  gw = await startEngine(routeConfig({ name: 'shielded', greeting: 'gateway' }), { greeting: 'gateway' })
+})
+after(async () => {
+  await gw.close()
+  await db.close()
+})
+
+async function currentUser(c: mysql.Connection): Promise<string> {
+  const [[row]] = await c.query<mysql.RowDataPacket[]>('SELECT CURRENT_USER() AS u')
+  return String(row!.u).split('@')[0]!
+}
+
+describe('gateway-issued greeting on a single route (backend shielding)', () => {
+  test('native account: mysql2 logs in through the single relayed auth switch', async () => {
+    const c = await mysql.createConnection({ host: gw.host, port: gw.port, ...native, ssl: { ca } })
+    try {
+      assert.equal(await currentUser(c), native.user)
+    } finally {
+      await c.end()
+    }
+  })
+
+  test('ed25519 account with the mariadb connector', async () => {
+    const c = await mariadb.createConnection({ host: gw.host, port: gw.port, ...ed, ssl: { ca } })
+    try {
+      const rows = await c.query('SELECT CURRENT_USER() AS u')
+      assert.match(String(rows[0].u), new RegExp(`^${ed.user}@`))
+    } finally {
+      await c.end()
+    }
+  })
+
+  test('wrong password gets the backend 1045', async () => {
+    await assert.rejects(
+      mysql.createConnection({ host: gw.host, port: gw.port, user: native.user, password: 'nope', ssl: { ca } }),
+      (err: { errno?: number }) => err.errno === 1045
+    )
+  })
+
+  test('COM_CHANGE_USER is rewritten so the backend switches once; good and bad passwords', async () => {
+    const c = await mysql.createConnection({ host: gw.host, port: gw.port, ...native, ssl: { ca } })
+    try {
+      await c.changeUser({ user: other.user, password: other.password })
+      assert.equal(await currentUser(c), other.user)
+      await c.changeUser({ user: native.user, password: native.password })
+      assert.equal(await currentUser(c), native.user)
+      await assert.rejects(c.changeUser({ user: other.user, password: 'bad' }), (err: { errno?: number }) => err.errno === 1045)
+    } finally {
+      c.destroy()
+    }
+  })
+
+  test('a scanner that connects and leaves opens no backend connection', async () => {
+    const before = Number(await db.statusVar('Connections'))
+    const net = await import('node:net')
+    for (let i = 0; i < 5; i++) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(gw.port, gw.host, () => setTimeout(() => s.destroy(), 20))
+        s.on('close', () => resolve())
+        s.on('error', () => resolve())
+      })
+    }
+    const afterCount = Number(await db.statusVar('Connections'))
+    // The root pool of this test may open at most one connection for statusVar itself.
+    assert.ok(afterCount - before <= 1, `backend saw ${afterCount - before} new connections`)
+  })
+})
