@@ -3,7 +3,7 @@
  * old context, so new handshakes never see a half-loaded certificate and open connections are never touched
  * (they hold their own reference to the context they started with).
  */
-import { createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
+import { constants, createHash, createPrivateKey, randomBytes, X509Certificate } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import tls from 'node:tls'
 import type { RouteTlsConfig } from '../config/types.js'
@@ -15,6 +15,30 @@ export interface CertInfo {
   notAfterUnix: number
   fingerprint256: string
 }
+
+/**
+ * Node's default list with AES-128-GCM moved ahead of AES-256-GCM, and the server's order honoured: on a
+ * 2-core box the symmetric cipher is a visible share of per-byte CPU, and AES-128-GCM is cheaper while still
+ * strong. Used only when the route sets no tls.ciphers.
+ */
+export const DEFAULT_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+  'DHE-RSA-AES128-GCM-SHA256',
+  'DHE-RSA-AES256-GCM-SHA384',
+  '!aNULL',
+  '!eNULL',
+  '!MD5',
+  '!SHA1',
+  '!RC4',
+].join(':')
 
 interface Loaded {
   context: tls.SecureContext
@@ -104,7 +128,8 @@ async function build(routeName: string, config: RouteTlsConfig, ticketKeys: Buff
       key: keyPem,
       ca: caPem,
       minVersion: config.minVersion,
-      ciphers: config.ciphers,
+      ciphers: config.ciphers ?? DEFAULT_CIPHERS,
+      secureOptions: constants.SSL_OP_CIPHER_SERVER_PREFERENCE,
       ticketKeys,
       // Keep resumption useful for pooled clients that reconnect now and then.
       sessionTimeout: 3600,
