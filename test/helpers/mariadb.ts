@@ -55,7 +55,13 @@ export interface StartMariaDbOptions {
   extraArgs?: string[]
   /** Defaults to a random one. */
   rootPassword?: string
+  /** Deadline for the server to accept connections once the datadir exists (default 30 s). */
   startTimeoutMs?: number
+}
+
+export interface Account {
+  user: string
+  password: string
 }
 
 export interface AccountOptions {
@@ -112,7 +118,7 @@ export async function startMariaDb(opts: StartMariaDbOptions): Promise<MariaDbIn
     const port = await freePort()
     const args = [
       '--no-defaults', // must be first
-      '--user=root',
+      ...asRootArgs(),
       `--datadir=${datadir}`,
       `--tmpdir=${path.join(baseDir, 'tmp')}`,
       `--socket=${socketPath}`,
@@ -134,7 +140,9 @@ export async function startMariaDb(opts: StartMariaDbOptions): Promise<MariaDbIn
       ...(tls ? [`--ssl-ca=${tls.ca}`, `--ssl-cert=${tls.cert}`, `--ssl-key=${tls.key}`] : []),
       ...(opts.extraArgs ?? []),
     ]
-    const child = spawn(server, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    // Own process group: a terminal Ctrl-C reaches only the harness, which then stops the server
+    // in order, instead of also signalling a mariadbd that may still be starting (see stopProcess).
+    const child = spawn(server, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
     const exited = trackExit(child)
     try {
       const conn = await waitReady(socketPath, exited, deadline)
@@ -153,7 +161,7 @@ export async function startMariaDb(opts: StartMariaDbOptions): Promise<MariaDbIn
         stop: () => (stopping ??= client.close().then(() => stopProcess(child, exited))),
       }
     } catch (err) {
-      await stopProcess(child, exited)
+      await stopProcess(child, exited, { graceful: false })
       const log = await tail(logFile)
       // freePort() cannot reserve the port; on a lost race pick another rather than fail the suite.
       if (attempt < PORT_ATTEMPTS && Date.now() < deadline && /already in use|Can't start server: Bind/i.test(log)) {
@@ -170,7 +178,7 @@ export async function startMariaDb(opts: StartMariaDbOptions): Promise<MariaDbIn
  * Creates a uniquely named account and returns its credentials. ed25519 accounts need the
  * auth_ed25519 plugin, which `startMariaDb` loads.
  */
-export async function createAccount(db: Queryable, opts: AccountOptions = {}): Promise<{ user: string; password: string }> {
+export async function createAccount(db: Queryable, opts: AccountOptions = {}): Promise<Account> {
   const user = `${(opts.user ?? 'gw').slice(0, 20)}_${randomBytes(5).toString('hex')}`
   const password = opts.password ?? randomBytes(18).toString('base64url')
   const host = opts.host ?? '%'
@@ -251,10 +259,17 @@ async function secureRoot(conn: Connection, password: string): Promise<void> {
   for (const row of roots) await conn.query("ALTER USER 'root'@? IDENTIFIED BY ?", [row.host, password])
 }
 
-async function stopProcess(child: ChildProcess, exited: Promise<ExitInfo>): Promise<void> {
+/**
+ * NOTE: 10.11 can hang for good if SIGTERM arrives while it is still starting (seen here: socket
+ * created, "ready for connections" never logged, SIGTERM ignored). So a server that never became
+ * ready is SIGKILLed at once (its datadir is throwaway), and a ready one gets a bounded SIGTERM.
+ */
+async function stopProcess(child: ChildProcess, exited: Promise<ExitInfo>, { graceful = true } = {}): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
-  child.kill('SIGTERM')
-  if (await settledWithin(exited, STOP_TIMEOUT_MS)) return
+  if (graceful) {
+    child.kill('SIGTERM')
+    if (await settledWithin(exited, STOP_TIMEOUT_MS)) return
+  }
   child.kill('SIGKILL')
   await settledWithin(exited, 5_000)
 }
@@ -262,7 +277,7 @@ async function stopProcess(child: ChildProcess, exited: Promise<ExitInfo>): Prom
 async function installDb(baseDir: string, datadir: string): Promise<void> {
   const args = [
     '--no-defaults',
-    '--user=root',
+    ...asRootArgs(),
     `--datadir=${datadir}`,
     '--auth-root-authentication-method=normal',
     '--skip-test-db',
@@ -275,6 +290,11 @@ async function installDb(baseDir: string, datadir: string): Promise<void> {
     const out = `${e.stdout ?? ''}\n${e.stderr ?? ''}`.trim().split('\n').slice(-20).join('\n')
     throw new Error(`mariadb-install-db failed: ${e.message}\n${out}`, { cause: err })
   }
+}
+
+// mariadbd refuses to run as root unless told --user=root, and rejects --user when not root.
+function asRootArgs(): string[] {
+  return process.getuid?.() === 0 ? ['--user=root'] : []
 }
 
 let cachedServer: Promise<string> | undefined
