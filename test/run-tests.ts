@@ -2,8 +2,8 @@
  * Test suite entry (`npm test`): mints a throwaway PKI, starts one shared TLS-enabled MariaDB,
  * runs `node --test` on the compiled tests with the harness environment, and always tears down.
  *
- *   node dist/test/run-tests.js                                   # every dist/test/{unit,integration,e2e,regressions}/**\/*.test.js
- *   node dist/test/run-tests.js dist/test/unit/foo.test.js        # one file (directories work too)
+ *   node dist/test/run-tests.js                              # all *.test.js under dist/test/{unit,integration,e2e,regressions}
+ *   node dist/test/run-tests.js dist/test/unit/foo.test.js   # one file; directories and test/...ts paths work too
  *   node dist/test/run-tests.js --test-name-pattern=tls dist/test/integration
  *
  * Arguments starting with `-` are passed to `node --test` after the defaults, so they win.
@@ -44,7 +44,8 @@ async function main(): Promise<number> {
   }
   if (files.length === 0) {
     // node --test with no files would scan the whole cwd instead; refuse rather than run something else.
-    log(`no *.test.js files found (looked in ${targets.length > 0 ? targets.join(', ') : defaultDirs().join(', ')}); did the build run?`)
+    const where = (targets.length > 0 ? targets : defaultDirs()).join(', ')
+    log(`no *.test.js files found (looked in ${where}); did the build run?`)
     return 1
   }
 
@@ -61,7 +62,8 @@ async function main(): Promise<number> {
     })
     const pki = await minting
     const [{ version }] = await db.query<Array<{ version: string }>>('SELECT VERSION() AS version')
-    log(`MariaDB ${version} (TLS) on 127.0.0.1:${db.port} ready in ${Date.now() - started} ms; running ${files.length} test file(s)`)
+    const readyMs = Date.now() - started
+    log(`MariaDB ${version} (TLS) on 127.0.0.1:${db.port} ready in ${readyMs} ms; running ${files.length} test file(s)`)
     if (interruptedBy) return signalExitCode(interruptedBy)
     return await runNodeTest([...NODE_TEST_DEFAULTS, ...flags, ...files], childEnv(db, pki, scratch))
   } catch (err) {
@@ -84,7 +86,8 @@ function parseArgs(argv: string[]) {
 function toCompiledPath(target: string): string {
   const abs = path.resolve(target)
   const rel = path.relative(REPO_ROOT, abs)
-  if (rel.startsWith(`test${path.sep}`) && !existsSync(abs.replace(/\.ts$/, '.js'))) {
+  // The source tree holds no runnable tests, so any test/ path (file or directory) means dist/.
+  if (rel === 'test' || rel.startsWith(`test${path.sep}`)) {
     return path.join(REPO_ROOT, 'dist', rel.replace(/\.ts$/, '.js'))
   }
   return abs
