@@ -1,10 +1,12 @@
 /**
  * Entry of a proxy child: one process per listener, forked by the supervisor (src/supervisor/listener-process.ts).
  *
- * Life: wait for 'start' (carrying the listening handle the supervisor bound), build the ListenerEngine (loads
- * TLS material), listen on the handle, say 'ready'. Then serve 'collect', 'reload-tls', 'set-log-level' and
- * 'drain'. The supervisor is the only authority: terminal signals are ignored, and when the IPC channel closes
- * (the supervisor died) the child stops accepting and drains, so it never lingers as an orphan listener.
+ * Life: wait for 'start', carrying the listening handle the supervisor bound (for as long as it takes: an idle
+ * child is the supervisor's warm spare, and if the supervisor goes away first the channel closes and we exit);
+ * build the ListenerEngine (loads TLS material), listen on the handle, say 'ready'. Then serve 'collect',
+ * 'reload-tls', 'set-log-level' and 'drain'. The supervisor is the only authority: terminal signals are
+ * ignored, and when the IPC channel closes (the supervisor died) the child stops accepting and drains, so it
+ * never lingers as an orphan listener.
  */
 import net from 'node:net'
 import type { ListenerConfig, LogLevel } from '../config/types.js'
@@ -14,8 +16,6 @@ import type { FromChild, ToChild } from '../supervisor/ipc.js'
 import { ignoreTerminalSignals } from '../supervisor/signals.js'
 import { ListenerEngine } from './engine.js'
 
-/** A child that never gets its 'start' (supervisor wedged or gone) must not wait forever. */
-const START_TIMEOUT_MS = 30_000
 /** Bound on flushing logs and IPC before exit. */
 const EXIT_FLUSH_MS = 2_000
 
@@ -97,7 +97,6 @@ async function onMessage(msg: ToChild, handle: unknown): Promise<void> {
   switch (msg.type) {
     case 'start':
       if (listener) return // a second start would mean two engines; the supervisor never sends one
-      clearTimeout(startTimer)
       return start(msg, handle)
     case 'collect':
       if (!engine) return
@@ -127,11 +126,6 @@ function setLevel(level: LogLevel): void {
 
 ignoreTerminalSignals()
 
-const startTimer = setTimeout(() => {
-  process.stderr.write(`gateway child ${process.pid}: no start message within ${START_TIMEOUT_MS} ms, exiting\n`)
-  process.exit(1)
-}, START_TIMEOUT_MS)
-
 process.on('message', (msg: ToChild, handle: unknown) => {
   onMessage(msg, handle).catch((err: unknown) => {
     logger?.error({ err, type: msg.type }, 'ipc message failed')
@@ -142,7 +136,7 @@ process.on('disconnect', () => {
   // The supervisor is gone (crash, SIGKILL). Stop accepting at once; finish what is open within the route's
   // drain timeout, then exit, so nothing outlives the supervisor for long and the port is freed.
   const timeoutMs = Math.max(0, ...(listener?.routes.map((r) => r.drainTimeoutMs) ?? [0]))
-  if (!listener) process.exit(1)
+  if (!listener) process.exit(0) // an idle spare: nothing to drain
   void drain(timeoutMs, 'supervisor disconnected')
 })
 

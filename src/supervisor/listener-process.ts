@@ -44,6 +44,8 @@ export interface ListenerProcessOptions {
   backoff?: BackoffOptions
   /** Child entry script; the compiled src/proxy/child-main.js by default. */
   entry?: string
+  /** Supplies a forked, not yet started child (the supervisor's warm spare); overrides `entry`. */
+  forkChild?: () => ChildProcess
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 15_000
@@ -51,7 +53,7 @@ const DEFAULT_READY_TIMEOUT_MS = 15_000
 const DRAIN_GRACE_MS = 3_000
 /** Bound on waiting for a SIGKILLed child's exit event. */
 const KILL_WAIT_MS = 2_000
-const DEFAULT_ENTRY = fileURLToPath(new URL('../proxy/child-main.js', import.meta.url))
+export const DEFAULT_CHILD_ENTRY = fileURLToPath(new URL('../proxy/child-main.js', import.meta.url))
 
 let childSeq = 0
 
@@ -133,10 +135,9 @@ export class ListenerProcess {
   #spawn(): Promise<void> {
     this.#setState('starting')
     const childId = `${this.listener.key}#${++childSeq}`
-    const child = fork(this.#opts.entry ?? DEFAULT_ENTRY, [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
-    })
+    const child =
+      this.#opts.forkChild?.() ??
+      fork(this.#opts.entry ?? DEFAULT_CHILD_ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
     this.#child = child
     let resolveExit!: () => void
     this.#exited = new Promise((r) => (resolveExit = r))

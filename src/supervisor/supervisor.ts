@@ -15,8 +15,9 @@ import type { MetricsAggregator } from '../metrics/aggregator.js'
 import { Backoff } from './backoff.js'
 import { hashFile } from './config-watch.js'
 import { bindListenHandle, type ListenHandle } from './listen-handle.js'
-import { ListenerProcess, type ListenerProcessHooks } from './listener-process.js'
+import { DEFAULT_CHILD_ENTRY, ListenerProcess, type ListenerProcessHooks } from './listener-process.js'
 import { isNoop, listenerFingerprint, planReload, tlsFilesByRoute } from './plan.js'
+import { SparePool } from './spare-pool.js'
 
 export interface SupervisorOptions {
   logger: Logger
@@ -27,6 +28,8 @@ export interface SupervisorOptions {
   onApplied?(config: GatewayConfig, previous: GatewayConfig): Promise<void> | void
   childEntry?: string
   readyTimeoutMs?: number
+  /** Keep one idle pre-forked child to start from (default true): faster crash recovery and reloads. */
+  warmSpare?: boolean
 }
 
 export type ReloadResult = 'applied' | 'rejected' | 'skipped'
@@ -57,6 +60,7 @@ export class Supervisor implements SupervisorView {
   readonly #slots = new Map<string, Slot>()
   /** Replaced or removed processes still finishing their connections. */
   readonly #retiring = new Set<ListenerProcess>()
+  readonly #spares: SparePool | undefined
   #config!: GatewayConfig
   #stopping = false
   #reloadChain: Promise<unknown> = Promise.resolve()
@@ -65,6 +69,7 @@ export class Supervisor implements SupervisorView {
     this.#opts = opts
     this.#log = opts.logger
     this.#metrics = opts.metrics
+    if (opts.warmSpare !== false) this.#spares = new SparePool(opts.childEntry ?? DEFAULT_CHILD_ENTRY, opts.logger)
   }
 
   get config(): GatewayConfig {
@@ -75,6 +80,8 @@ export class Supervisor implements SupervisorView {
   async start(config: GatewayConfig): Promise<{ started: number; failed: number }> {
     this.#config = config
     const results = await Promise.all(groupListeners(config.routes).map((l) => this.#startSlot(l)))
+    // Forked after the first children so it does not slow down startup itself.
+    if (!this.#stopping) this.#spares?.fill()
     const started = results.filter(Boolean).length
     return { started, failed: results.length - started }
   }
@@ -164,6 +171,7 @@ export class Supervisor implements SupervisorView {
       logger,
       hooks: this.#hooks(),
       entry: this.#opts.childEntry,
+      forkChild: this.#spares && (() => this.#spares!.take()),
       readyTimeoutMs: this.#opts.readyTimeoutMs,
     })
   }
@@ -312,6 +320,7 @@ export class Supervisor implements SupervisorView {
   /** Graceful stop: readiness false at once, every child drains (in parallel), handles closed. */
   async shutdown(): Promise<void> {
     this.#stopping = true
+    this.#spares?.close()
     const drains: Promise<void>[] = []
     for (const slot of this.#slots.values()) {
       clearTimeout(slot.failed?.timer)
@@ -327,6 +336,7 @@ export class Supervisor implements SupervisorView {
   /** Immediate stop (second signal): children are killed, nothing drains. */
   async kill(): Promise<void> {
     this.#stopping = true
+    this.#spares?.close()
     for (const slot of this.#slots.values()) clearTimeout(slot.failed?.timer)
     await Promise.all(this.#processes().map((p) => p.kill()))
     this.#closeHandles()
