@@ -6,7 +6,8 @@
  *   node dist/test/run-tests.js dist/test/unit/foo.test.js   # one file; directories and test/...ts paths work too
  *   node dist/test/run-tests.js --test-name-pattern=tls dist/test/integration
  *
- * Arguments starting with `-` are passed to `node --test` after the defaults, so they win.
+ * Arguments starting with `-` are passed to `node --test` after the defaults, so they win; give
+ * them as `--flag=value` (a separate value would be taken for a test path).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs'
