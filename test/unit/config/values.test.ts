@@ -1,12 +1,11 @@
 /**
- * The small parsers behind the YAML values: durations, addresses, and SNI matching (whose rules define what
- * the cross-checks call ambiguous).
+ * The small parsers behind the YAML values: durations, addresses, server names.
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { addressesOverlap, parseAddress } from '../../../src/config/addresses.js'
 import { MAX_DURATION_MS, parseDuration } from '../../../src/config/durations.js'
-import { selectRoute, serverNameMatches } from '../../../src/config/server-names.js'
+import { normalizeServerName } from '../../../src/config/server-names.js'
 
 describe('durations', () => {
   const good: Array<[unknown, number]> = [
@@ -67,35 +66,9 @@ describe('addresses', () => {
   })
 })
 
-describe('SNI route selection', () => {
-  const route = (name: string, serverNames: string[], isDefault = false) => ({ name, serverNames, default: isDefault })
-  const routes = [route('a', ['a.example.com', '*.a.example.com']), route('wild', ['*.example.com'], true), route('vip', ['vip.example.com'])]
-  const pick = (sni: string | undefined) => selectRoute(routes, sni)?.name
-
-  test('exact beats wildcard; case and a trailing dot are ignored', () => {
-    assert.equal(pick('vip.example.com'), 'vip')
-    assert.equal(pick('VIP.Example.COM.'), 'vip')
-    assert.equal(pick('other.example.com'), 'wild')
-    assert.equal(pick('a.example.com'), 'a')
-  })
-
-  test('a wildcard covers exactly one label', () => {
-    assert.equal(pick('x.a.example.com'), 'a')
-    assert.equal(pick('x.y.a.example.com'), undefined)
-    assert.equal(pick('example.com'), undefined)
-    assert.equal(serverNameMatches('*.example.com', 'x.example.com'), true)
-    assert.equal(serverNameMatches('*.example.com', '.example.com'), false)
-  })
-
-  test('no SNI gets the default route; an unknown name gets nothing', () => {
-    assert.equal(pick(undefined), 'wild')
-    assert.equal(pick(''), 'wild')
-    assert.equal(pick('db.other.org'), undefined)
-    assert.equal(selectRoute([route('a', ['a.example.com']), route('b', ['b.example.com'])], undefined), undefined)
-  })
-
-  test('a single route serves every client', () => {
-    assert.equal(selectRoute([route('only', ['a.example.com'])], 'b.example.com')?.name, 'only')
-    assert.equal(selectRoute([route('only', [])], undefined)?.name, 'only')
+describe('server names', () => {
+  test('stored lower-case without a trailing dot, so duplicates compare like DNS names', () => {
+    assert.equal(normalizeServerName('DB.Example.COM.'), 'db.example.com')
+    assert.equal(normalizeServerName('*.Example.com'), '*.example.com')
   })
 })
