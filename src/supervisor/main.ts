@@ -92,6 +92,8 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
   let resolveExit!: (code: number) => void
   const exited = new Promise<number>((r) => (resolveExit = r))
   let shuttingDown: Promise<void> | undefined
+  /** Set by a second signal: whichever path finishes first, the exit code says the drain was cut short. */
+  let forcedCode: number | undefined
 
   const shutdown = (signal: ShutdownSignal | 'startup-failure', code: number): void => {
     shuttingDown ??= (async () => {
@@ -99,6 +101,7 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
       await watch?.close()
       await supervisor.shutdown()
       await admin?.close()
+      if (forcedCode !== undefined) return
       logger.info({ code }, 'stopped')
       await flush(logger)
       resolveExit(code)
@@ -117,10 +120,12 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
     shutdown: (signal) => shutdown(signal, EXIT_CODES.ok),
     force(signal) {
       logger.warn({ signal }, 'second signal: killing children without draining')
+      const code = signal === 'SIGINT' ? EXIT_CODES.forcedSigint : EXIT_CODES.forcedSigterm
+      forcedCode ??= code
       void (async () => {
         await Promise.all([supervisor.kill(), watch?.close(), admin?.close()])
         await flush(logger)
-        resolveExit(signal === 'SIGINT' ? EXIT_CODES.forcedSigint : EXIT_CODES.forcedSigterm)
+        resolveExit(code)
       })()
     },
     ignored: (signal, why) => logger.info({ signal, why }, 'signal ignored'),
