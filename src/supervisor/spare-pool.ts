@@ -4,13 +4,16 @@
  *
  * An idle child has loaded its code and waits for 'start'; it holds no socket and no config. Node only reads a
  * child's IPC channel once it listens for messages, so nothing sent to it early is lost. take() hands the spare
- * out (or forks a fresh child when there is none) and a new spare is forked shortly after, off the hot path.
+ * out (or forks a fresh child when there is none) and a new spare is forked right away, off the hot path.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import type { Logger } from '../log.js'
 
-/** Wait before forking the next spare, so it does not compete for CPU with the child that just took over. */
-const REFILL_DELAY_MS = 500
+/**
+ * Wait before forking the next spare. Zero: a child taking over from a spare only builds its engine and listens
+ * (tens of ms), while back-to-back reloads (add, then change) benefit from a spare that started loading at once.
+ */
+const REFILL_DELAY_MS = 0
 /** A spare that dies on its own is replaced at most this often (a broken install must not fork-loop). */
 const MIN_RESPAWN_INTERVAL_MS = 5_000
 

@@ -3,6 +3,7 @@
  * lets a test wait for a log event or poll the admin endpoint, and always ends the process it started (by pid).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
 import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -102,6 +103,11 @@ export async function startGateway(configPath: string, opts: StartOptions = {}):
     admin,
     routes: async () => JSON.parse((await admin('/routes')).body) as RouteView[],
     async stop() {
+      // GW_E2E_LOG_DIR keeps every gateway's log lines for a post-mortem of a slow or failed run.
+      if (process.env.GW_E2E_LOG_DIR) {
+        const file = path.join(process.env.GW_E2E_LOG_DIR, `gateway-${proc.pid}.log`)
+        writeFileSync(file, logs.map((l) => JSON.stringify(l)).join('\n'))
+      }
       run.signal('SIGTERM')
       const timer = setTimeout(() => run.signal('SIGKILL'), STOP_TIMEOUT_MS)
       try {
