@@ -5,7 +5,7 @@
  * After authentication the leg is detached and the sockets are handed to the byte relay.
  */
 import type net from 'node:net'
-import { encodeMessage, frameCount, PacketFramer, type Message } from '../protocol/packet-framer.js'
+import { encodeMessage, frameCount, PacketFramer, PacketTooLargeError, type Message } from '../protocol/packet-framer.js'
 
 export class LegClosedError extends Error {
   constructor(readonly side: string, readonly hadError: boolean) {
@@ -70,6 +70,8 @@ export class Leg {
       message = this.#framer.next()
     } catch (err) {
       this.#waiter = null
+      // The oversized message took this sequence id: an ERR in reply must carry the next one.
+      if (err instanceof PacketTooLargeError) this.seq = (this.seq + 1) & 0xff
       waiter.reject(err as Error)
       return
     }

@@ -274,11 +274,14 @@ export class Session {
     this.state = 'closed'
     if (!this.#relay) {
       // end() lets a pending ERR flush; destroy soon after in case the peer never reads.
-      const sockets = [this.client.socket, this.socket, this.backend?.socket].filter((s): s is net.Socket => !!s)
+      // On TLS only the TLS socket is ended: it flushes the pending ERR record, then shuts TCP down itself.
+      // Ending the raw socket as well would shut TCP down under TLS and lose that ERR.
+      const sockets = [this.client.socket, this.backend?.socket].filter((s): s is net.Socket => !!s)
       for (const s of sockets) {
         if (!s.destroyed) s.end()
         setTimeout(() => s.destroy(), 1000).unref()
       }
+      if (this.socket !== this.client.socket) setTimeout(() => this.socket.destroy(), 1000).unref()
       if (this.backend && !this.backend.socket.destroyed) this.backend.socket.destroy()
     }
     if (!this.#relay) {
