@@ -196,6 +196,8 @@ export class ListenerProcess {
       child.on('error', (err) => log.warn({ err }, 'child process error'))
       child.on('exit', (code, signal) => {
         resolveExit()
+        // Its sessions died with it; the certificate info stays meaningful until the next child reports.
+        this.lastInfo = this.lastInfo.map((i) => ({ ...i, open: 0 }))
         for (const done of this.#pendingCollect.values()) done(undefined)
         this.#pendingCollect.clear()
         this.#opts.hooks?.exited?.(childId)

@@ -6,8 +6,8 @@
  * serialized; each one validates the whole file first and then applies planReload()'s diff, starting every
  * new child before draining the one it replaces (caddy: start new, then stop old; keep old if new fails).
  */
-import type { AdminConfig, GatewayConfig, ListenerConfig, LogLevel } from '../config/types.js'
-import { groupListeners, listenKey } from '../config/types.js'
+import type { GatewayConfig, ListenerConfig, LogLevel } from '../config/types.js'
+import { groupListeners } from '../config/types.js'
 import type { RouteView, SupervisorView } from '../admin/view.js'
 import { ConfigError } from '../errors.js'
 import type { Logger } from '../log.js'
@@ -17,6 +17,7 @@ import { hashFile } from './config-watch.js'
 import { bindListenHandle, type ListenHandle } from './listen-handle.js'
 import { DEFAULT_CHILD_ENTRY, ListenerProcess, type ListenerProcessHooks } from './listener-process.js'
 import { isNoop, listenerFingerprint, planReload, tlsFilesByRoute } from './plan.js'
+import { buildRouteViews } from './route-views.js'
 import { SparePool } from './spare-pool.js'
 
 export interface SupervisorOptions {
@@ -162,8 +163,7 @@ export class Supervisor implements SupervisorView {
   }
 
   #newProcess(listener: ListenerConfig, handle: ListenHandle): ListenerProcess {
-    const names = listener.routes.map((r) => r.name)
-    const logger = this.#log.child(names.length === 1 ? { listener: listener.key, route: names[0] } : { listener: listener.key, routes: names })
+    const logger = this.#log.child(routeFields(listener))
     return new ListenerProcess({
       listener,
       handle,
@@ -217,8 +217,7 @@ export class Supervisor implements SupervisorView {
       return true
     } catch (err) {
       const e = err as Error & { code?: string }
-      const routes = listener.routes.map((r) => r.name)
-      this.#log.error({ listener: listener.key, routes, code: e.code, err }, 'listener failed to start')
+      this.#log.error({ ...routeFields(listener), code: e.code, err }, 'listener failed to start')
       if (this.#slots.get(slot.key) === slot) this.#scheduleRetry(slot, listener, e.message)
       return false
     }
@@ -227,7 +226,7 @@ export class Supervisor implements SupervisorView {
   /** A listener that could not bind or start is retried with backoff (the port may be freed, a cert fixed). */
   #scheduleRetry(slot: Slot, listener: ListenerConfig, error: string): void {
     if (this.#stopping) return
-    const backoff = slot.failed?.backoff ?? new Backoff({ initialMs: 1_000 })
+    const backoff = slot.failed?.backoff ?? new Backoff({ initialMs: 250 })
     const delayMs = backoff.nextDelay(Date.now())
     const failed: NonNullable<Slot['failed']> = { listener, error, backoff }
     failed.timer = setTimeout(() => {
@@ -236,7 +235,7 @@ export class Supervisor implements SupervisorView {
       void this.#enqueue(slot, () => (slot.failed === failed ? this.#bindAndStart(slot, listener) : Promise.resolve(false)))
     }, delayMs)
     slot.failed = failed
-    this.#log.warn({ listener: listener.key, delayMs }, 'listener start will be retried')
+    this.#log.warn({ ...routeFields(listener), delayMs }, 'listener start will be retried')
   }
 
   /**
@@ -261,7 +260,7 @@ export class Supervisor implements SupervisorView {
       return true
     } catch (err) {
       this.#log.error(
-        { listener: next.key, err, code: (err as { code?: string }).code },
+        { ...routeFields(next), err, code: (err as { code?: string }).code },
         'replacement failed to start, previous instance keeps serving'
       )
       return false
@@ -358,43 +357,11 @@ export class Supervisor implements SupervisorView {
   }
 
   routes(): RouteView[] {
-    const views: RouteView[] = []
-    const shown = new Set<string>()
-    const open = openByRoute(this.#processes())
-    for (const route of this.#config.routes) {
-      const slot = this.#slots.get(listenKey(route.listen))
-      const proc = slot?.current
-      const info = proc?.lastInfo.find((i) => i.route === route.name)
-      // A route whose latest config is not yet running (replacement failed) still shows the running process.
-      const state = proc ? proc.state : 'down'
-      views.push({
-        name: route.name,
-        listen: listenKey(route.listen),
-        backend: listenKey(route.backend),
-        state,
-        ...(proc?.pid !== undefined && proc.state !== 'down' ? { pid: proc.pid } : {}),
-        open: open.get(route.name) ?? 0,
-        ...(route.serverNames.length > 0 ? { serverNames: route.serverNames } : {}),
-        ...(info?.cert ? { cert: { subject: info.cert.subject, notAfter: info.cert.notAfter } } : {}),
-      })
-      shown.add(route.name)
-    }
-    // Routes removed by a reload stay visible while their old process drains.
-    for (const proc of this.#retiring) {
-      for (const route of proc.listener.routes) {
-        if (shown.has(route.name)) continue
-        shown.add(route.name)
-        views.push({
-          name: route.name,
-          listen: listenKey(route.listen),
-          backend: listenKey(route.backend),
-          state: 'draining',
-          ...(proc.pid !== undefined ? { pid: proc.pid } : {}),
-          open: open.get(route.name) ?? 0,
-        })
-      }
-    }
-    return views
+    return buildRouteViews({
+      routes: this.#config.routes,
+      serving: (key) => this.#slots.get(key)?.current,
+      retiring: this.#retiring,
+    })
   }
 
   async refreshStats(): Promise<void> {
@@ -403,21 +370,19 @@ export class Supervisor implements SupervisorView {
       for (const info of slot.current?.lastInfo ?? []) this.#metrics.certNotAfter(info.route, info.cert?.notAfterUnix)
     }
   }
+}
 
-  /** Admin config of the running file, for the caller that owns the admin server. */
-  get admin(): AdminConfig | undefined {
-    return this.#config.admin
-  }
+/**
+ * Log fields naming what a listener serves: `route` for the usual one-route listener (so filtering logs by route
+ * works), `routes` for a shared SNI listener.
+ */
+function routeFields(listener: ListenerConfig): { listener: string; route?: string; routes?: string[] } {
+  const names = listener.routes.map((r) => r.name)
+  return names.length === 1 ? { listener: listener.key, route: names[0] } : { listener: listener.key, routes: names }
 }
 
 function routesDiff(c: { addedRoutes: string[]; removedRoutes: string[]; changedRoutes: string[] }) {
   return { addedRoutes: c.addedRoutes, removedRoutes: c.removedRoutes, changedRoutes: c.changedRoutes }
-}
-
-function openByRoute(processes: ListenerProcess[]): Map<string, number> {
-  const open = new Map<string, number>()
-  for (const p of processes) for (const i of p.lastInfo) open.set(i.route, (open.get(i.route) ?? 0) + i.open)
-  return open
 }
 
 async function hashTlsFiles(listener: ListenerConfig): Promise<Map<string, string | undefined>> {
