@@ -62,6 +62,9 @@ export async function startBackendTls(session: Session, route: RouteRuntime, han
   } catch (err) {
     const reason = err instanceof BackendError ? err.message : 'TLS failed'
     session.log.warn({ err: { code: (err as BackendError).code, message: reason } }, 'backend TLS failed')
-    throw unavailable(route, reason)
+    // Node's verification messages quote the certificate's names and IP addresses: those stay in the log.
+    const cause = (err as { cause?: { code?: string } }).cause?.code
+    const what = cause === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'certificate name mismatch' : (cause ?? 'handshake error')
+    throw unavailable(route, (err as BackendError).code === 'GW_ERR_BACKEND_TIMEOUT' ? reason : `backend TLS failed: ${what}`)
   }
 }

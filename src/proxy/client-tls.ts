@@ -39,11 +39,14 @@ export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<t
     }
     const onSecure = (): void => {
       cleanup()
-      if (options.requireClientCert && !socket.authorized) {
-        const reason = socket.authorizationError ? String(socket.authorizationError) : 'no client certificate'
-        socket.destroy()
-        reject(new GatewayError('GW_ERR_TLS_HANDSHAKE', `client certificate rejected: ${reason}`))
-        return
+      if (options.requireClientCert) {
+        const reason = peerVerifyError(socket)
+        if (reason) {
+          socket.destroy()
+          reject(new GatewayError('GW_ERR_TLS_HANDSHAKE', `client certificate rejected: ${reason}`))
+          return
+        }
+        socket.authorized = true
       }
       socket.setNoDelay(true)
       resolve(socket)
@@ -57,4 +60,16 @@ export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<t
     socket.once('close', onClose)
     socket.once('secure', onSecure)
   })
+}
+
+/**
+ * Node sets `authorized`/`authorizationError` only on sockets accepted by a tls.Server (_tls_wrap.js
+ * onServerSocketSecure); a hand-built server TLSSocket never gets them, so read the chain verification result
+ * from the handle exactly as that code does. Returns the reason for rejecting, or null when the chain verified.
+ */
+function peerVerifyError(socket: tls.TLSSocket): string | null {
+  const handle = (socket as unknown as { _handle?: { verifyError(): (Error & { code?: string }) | null } })._handle
+  if (!handle) return 'connection closed'
+  const err = handle.verifyError()
+  return err ? (err.code ?? err.message) : null
 }

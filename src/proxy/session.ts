@@ -201,6 +201,13 @@ export class Session {
       }
       return
     }
+    if (err instanceof GatewayError && err.code === 'GW_ERR_TLS_HANDSHAKE') {
+      // Mid-handshake on TLS: a plaintext ERR would reach the client as garbage; the alert or close is the answer.
+      this.log.info({ err: { code: err.code, message: err.message }, state: this.state }, 'client TLS handshake failed')
+      this.#outcome = 'tls_failed'
+      this.close('gateway')
+      return
+    }
     if (err instanceof GatewayError) {
       this.log.warn({ err: { code: err.code, message: err.message }, state: this.state }, 'handshake failed')
       const outcome: Outcome = err.code === 'GW_ERR_AUTH_RSA' ? 'auth_failed' : 'backend_unavailable'
