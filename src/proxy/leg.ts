@@ -5,6 +5,7 @@
  * After authentication the leg is detached and the sockets are handed to the byte relay.
  */
 import type net from 'node:net'
+import { GatewayError } from '../errors.js'
 import { encodeMessage, frameCount, PacketFramer, PacketTooLargeError, type Message } from '../protocol/packet-framer.js'
 
 export class LegClosedError extends Error {
@@ -71,7 +72,14 @@ export class Leg {
     } catch (err) {
       this.#waiter = null
       // The oversized message took this sequence id: an ERR in reply must carry the next one.
-      if (err instanceof PacketTooLargeError) this.seq = (this.seq + 1) & 0xff
+      if (err instanceof PacketTooLargeError) {
+        this.seq = (this.seq + 1) & 0xff
+        // An oversized backend message is the backend's fault, not the client's: report it as such.
+        if (this.side === 'backend') {
+          waiter.reject(new GatewayError('GW_ERR_BACKEND_PROTOCOL', `backend message exceeds maxHandshakeBytes (${err.limit})`))
+          return
+        }
+      }
       waiter.reject(err as Error)
       return
     }
@@ -79,6 +87,8 @@ export class Leg {
       this.#waiter = null
       const expected = this.seq
       if (message.seq !== expected) {
+        // Answer after what the peer sent: strict clients check the reply follows their own sequence id.
+        this.seq = (message.seq + message.frames) & 0xff
         waiter.reject(new SequenceError(this.side, expected, message.seq))
         return
       }
