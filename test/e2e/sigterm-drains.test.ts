@@ -64,6 +64,9 @@ test('SIGTERM drains: the open transaction commits during the drain, then exit 0
     gw.signal('SIGTERM')
     await gw.waitForLog((l) => /shutting down/.test(String(l.msg)), 'shutdown log')
     assert.equal((await gw.admin('/readyz')).status, 503, 'not ready from the moment the drain begins')
+    // A reload request during the drain is ignored, not fatal (SIGHUP's default action would kill the process).
+    gw.signal('SIGHUP')
+    await gw.waitForLog((l) => l.msg === 'signal ignored' && l.signal === 'SIGHUP', 'SIGHUP ignored')
     await waitFor(() => refused(port), { timeoutMs: 5_000, what: 'port refusing new clients' })
 
     // Still inside the transaction, during the drain.
