@@ -6,7 +6,7 @@ import { parseErr } from '../protocol/err-packet.js'
 import { parseGreeting, type Greeting } from '../protocol/greeting.js'
 import { sslRequestFor } from '../protocol/handshake-response.js'
 import { dialBackend, upgradeBackend } from './backend-dial.js'
-import { Leg } from './leg.js'
+import { Leg, LegClosedError } from './leg.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ClientFacingError } from './session-types.js'
 import type { Session } from './session.js'
@@ -34,7 +34,19 @@ export async function openBackend(session: Session, route: RouteRuntime): Promis
   const leg = new Leg('backend', socket, session.host.maxHandshakeBytes)
   session.backend = leg
   session.state = 'awaiting-backend-greeting'
-  const { payload } = await leg.read()
+  // timeouts.connect covers the greeting too: a backend that accepts TCP but never speaks is unavailable.
+  const remainingMs = Math.max(1, cfg.timeouts.connectMs - (performance.now() - started))
+  const payload = await readGreeting(leg, remainingMs).catch((err: unknown) => {
+    if (err instanceof ClientFacingError) throw err
+    leg.socket.destroy()
+    const reason = err instanceof LegClosedError ? 'closed before its greeting' : 'no greeting'
+    throw unavailable(route, reason)
+  })
+  if (payload === null) {
+    leg.socket.destroy()
+    session.log.warn({ ms: cfg.timeouts.connectMs }, 'backend sent no greeting in time')
+    throw unavailable(route, `no greeting within ${cfg.timeouts.connectMs} ms`)
+  }
   if (payload[0] === ERR_HEADER) return { kind: 'error', payload, code: parseErr(payload).code }
   let greeting: Greeting
   try {
@@ -46,6 +58,23 @@ export async function openBackend(session: Session, route: RouteRuntime): Promis
     throw unavailable(route, 'backend does not offer TLS but backendTls.mode requires it')
   }
   return { kind: 'greeting', payload, greeting }
+}
+
+/** The greeting payload, or null when the backend stays silent for timeoutMs. */
+function readGreeting(leg: Leg, timeoutMs: number): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => resolve(null), timeoutMs)
+    leg.read().then(
+      (m) => {
+        clearTimeout(timer)
+        resolve(m.payload)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      }
+    )
+  })
 }
 
 /** Sends the gateway's SSLRequest (seq 1) built from the client's HandshakeResponse, then upgrades. */

@@ -12,6 +12,11 @@ export interface ClientTlsOptions {
   SNICallback?: (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void) => void
   /** Mutual TLS: require a certificate that chains to the context's CA. */
   requireClientCert: boolean
+  /**
+   * Ask for a certificate but let the handshake finish without one (a shared listener where only some routes
+   * use mutual TLS); the caller checks `peerVerifyError` once it knows the route.
+   */
+  requestClientCert?: boolean
 }
 
 export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<tls.TLSSocket> {
@@ -22,7 +27,7 @@ export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<t
     isServer: true,
     secureContext: options.secureContext,
     SNICallback: options.SNICallback,
-    requestCert: options.requireClientCert,
+    requestCert: options.requireClientCert || options.requestClientCert === true,
     // With this set OpenSSL itself fails the handshake when no certificate is sent; an untrusted one is
     // caught by the `authorized` check below (Node defers chain verification to JS).
     rejectUnauthorized: options.requireClientCert,
@@ -67,7 +72,7 @@ export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<t
  * onServerSocketSecure); a hand-built server TLSSocket never gets them, so read the chain verification result
  * from the handle exactly as that code does. Returns the reason for rejecting, or null when the chain verified.
  */
-function peerVerifyError(socket: tls.TLSSocket): string | null {
+export function peerVerifyError(socket: tls.TLSSocket): string | null {
   const handle = (socket as unknown as { _handle?: { verifyError(): (Error & { code?: string }) | null } })._handle
   if (!handle) return 'connection closed'
   const err = handle.verifyError()

@@ -25,6 +25,7 @@ import {
 } from '../protocol/handshake-response.js'
 import { MalformedPacketError } from '../protocol/buffer-reader.js'
 import { relayAuth } from './auth-relay.js'
+import { sendGatewayGreeting } from './gateway-greeting.js'
 import { openBackend, startBackendTls } from './backend-leg.js'
 import { upgradeClientTls } from './client-tls.js'
 import type { RouteRuntime } from './route-runtime.js'
@@ -49,7 +50,13 @@ export async function runBackendGreetingHandshake(session: Session): Promise<'au
     // Sequence 0 and nothing sent to the backend: every client reads an ERR as the first packet.
     throw new ClientFacingError(ER_CON_COUNT_ERROR, '08004', 'Too many connections', 'limit')
   }
-  const backend = await openBackend(session, route)
+  let backend
+  try {
+    backend = await openBackend(session, route)
+  } catch (err) {
+    if (err instanceof ClientFacingError && err.outcome === 'backend_unavailable') return refuseAfterOwnGreeting(session, route, err)
+    throw err
+  }
   if (backend.kind === 'error') {
     session.forwardRawToClient(backend.payload, 'backend_unavailable', backend.code)
     return 'rejected'
@@ -128,6 +135,31 @@ export async function runBackendGreetingHandshake(session: Session): Promise<'au
     return 'rejected'
   }
   return 'authenticated'
+}
+
+/**
+ * The backend is down, so there is no greeting to relay. An ERR as the very first packet is legal, but clients
+ * that start TLS by default (the Debian 10.11 `mariadb` CLI) refuse to trust it and print "Received error
+ * packet before completion of TLS handshake". So greet ourselves, let the client finish TLS and send its
+ * HandshakeResponse, and answer that with the ERR: every client then shows the plain MySQL error.
+ */
+async function refuseAfterOwnGreeting(session: Session, route: RouteRuntime, reason: ClientFacingError): Promise<'rejected'> {
+  const client = session.client
+  try {
+    sendGatewayGreeting(session, route.config.tls.mode !== 'disabled' && route.tls !== undefined)
+    session.state = 'awaiting-client-hello'
+    const first = (await client.read()).payload
+    if (classifyFirstPacket(first) === 'ssl-request' && route.tls) {
+      session.state = 'client-tls'
+      await startClientTls(session, route)
+      session.state = 'awaiting-handshake-response'
+      await client.read()
+    }
+  } catch (err) {
+    session.log.debug({ err: { message: (err as Error).message } }, 'client left before hearing the backend is unavailable')
+  }
+  session.rejectClient(reason.code, reason.sqlState, reason.message, reason.outcome)
+  return 'rejected'
 }
 
 export async function startClientTls(session: Session, route: RouteRuntime): Promise<void> {

@@ -7,7 +7,6 @@
  * plugin and nonce; that switch is relayed to the client and authentication continues as in transparent mode.
  * Scanners, failed TLS handshakes and stalled clients therefore never open a backend connection.
  */
-import { randomBytes } from 'node:crypto'
 import {
   CLIENT_COMPRESS,
   CLIENT_DEPRECATE_EOF,
@@ -30,7 +29,7 @@ import {
   PROBE_PLUGIN_NAME,
 } from '../protocol/constants.js'
 import { withSqlState } from '../protocol/err-packet.js'
-import { encodeGatewayGreeting } from '../protocol/greeting.js'
+import { sendGatewayGreeting } from './gateway-greeting.js'
 import {
   classifyFirstPacket,
   encodeHandshakeResponse,
@@ -42,15 +41,12 @@ import {
 import { MalformedPacketError } from '../protocol/buffer-reader.js'
 import { relayAuth } from './auth-relay.js'
 import { openBackend, startBackendTls } from './backend-leg.js'
-import { upgradeClientTls } from './client-tls.js'
+import { peerVerifyError, upgradeClientTls } from './client-tls.js'
 import { BAD_HANDSHAKE, INSECURE_TRANSPORT, noteClientTls } from './handshake-backend-greeting.js'
 import { LegClosedError } from './leg.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ClientFacingError } from './session-types.js'
 import type { Session } from './session.js'
-
-/** Collation 45 (utf8mb4_general_ci) exists on every MySQL and MariaDB; 255 does not on older MariaDB. */
-const GREETING_COLLATION = 45
 
 /**
  * Capabilities that change the command-phase byte format. After authentication bytes are copied verbatim, so
@@ -68,26 +64,10 @@ const FORMAT_BITS =
   CLIENT_MULTI_STATEMENTS |
   CLIENT_LOCAL_FILES
 
-/** 20 random bytes in 1..127: some clients treat the scramble as a C string. */
-export function gatewayScramble(): Buffer {
-  const bytes = randomBytes(20)
-  for (let i = 0; i < bytes.length; i++) bytes[i] = (bytes[i]! % 127) + 1
-  return bytes
-}
-
 export async function runGatewayGreetingHandshake(session: Session): Promise<'authenticated' | 'rejected'> {
   const host = session.host
   const client = session.client
-  const announced = host.gatewayGreeting()
-  client.write(
-    encodeGatewayGreeting({
-      serverVersion: announced.serverVersion,
-      capabilities: announced.capabilities,
-      collation: GREETING_COLLATION,
-      scramble: gatewayScramble(),
-      authPluginName: 'mysql_native_password',
-    })
-  )
+  const announced = sendGatewayGreeting(session, true)
 
   session.state = 'awaiting-client-hello'
   const first = (await client.read()).payload
@@ -100,6 +80,7 @@ export async function runGatewayGreetingHandshake(session: Session): Promise<'au
         secureContext: host.contextFor(undefined),
         SNICallback: (name, cb) => cb(null, host.contextFor(name)),
         requireClientCert: false,
+        requestClientCert: host.routes.some((r) => r.tls?.requestClientCert),
       })
       noteClientTls(session, secure)
       client.reattach(secure)
@@ -107,7 +88,8 @@ export async function runGatewayGreetingHandshake(session: Session): Promise<'au
       responsePayload = (await client.read()).payload
       if (classifyFirstPacket(responsePayload) !== 'handshake-response') throw BAD_HANDSHAKE()
       route = chooseRoute(session)
-      if (route.tls?.requestClientCert && !secure.authorized) {
+      // The certificate was verified against the CA of the context SNI picked, i.e. this route's clientCA.
+      if (route.tls?.requestClientCert && peerVerifyError(secure) !== null) {
         throw new ClientFacingError(ER_ACCESS_DENIED_ERROR, '28000', `route ${route.name} requires a trusted client certificate`, 'tls_failed')
       }
       route.stats.tlsEstablished(session.tlsVersion ?? 'unknown')

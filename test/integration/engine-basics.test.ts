@@ -48,7 +48,7 @@ describe('transparent route, TLS required', () => {
   })
 
   test('ed25519 account through the auth switch (mariadb connector)', async () => {
-    const c = await mariadb.createConnection({ host: gw.host, port: gw.port, ...ed, ssl: { ca } })
+    const c = await mariadb.createConnection({ host: gw.host, port: gw.port, ...ed, ssl: { ca }, connectTimeout: 10_000 })
     try {
       const rows = await c.query('SELECT 1 + 1 AS two')
       assert.equal(Number(rows[0].two), 2)

@@ -14,7 +14,7 @@ import { testEnv } from '../helpers/env.js'
 import { freePort, runMariadbCli } from '../helpers/cli.js'
 import { routeConfig, startEngine, type RouteOverrides, type RunningEngine } from '../helpers/engine.js'
 import { bytes, frame, int1, int2 } from '../helpers/packets.js'
-import { RawClient, decodeErr, delay, sslRequest, startRawBackend, type RawBackend } from '../helpers/raw-mysql.js'
+import { RawClient, decodeErr, delay, handshakeResponse, sslRequest, startRawBackend, type RawBackend } from '../helpers/raw-mysql.js'
 import { settledWithin, waitFor } from '../helpers/wait.js'
 
 const env = testEnv()
@@ -57,8 +57,25 @@ function assertServerRangeErr(err: { errno?: number; sqlState?: string; message:
   for (const h of hidden) assert.ok(!err.message.includes(h), `message must not reveal ${h}: ${err.message}`)
 }
 
+/**
+ * With the backend unavailable the gateway greets itself (thread id 0, its own scramble), lets the client send
+ * its HandshakeResponse, and answers that with the ERR: every client, including those that start TLS by
+ * default, then prints the plain MySQL error. Returns that ERR and its sequence id.
+ */
+async function refusedAfterOwnGreeting(port: number, timeoutMs = 6000): Promise<{ seq: number; err: ReturnType<typeof decodeErr>; raw: RawClient }> {
+  const raw = await RawClient.connect(port)
+  const greeting = await raw.packet(timeoutMs)
+  assert.equal(greeting.seq, 0)
+  assert.equal(greeting.payload[0], 10, 'a protocol-10 greeting from the gateway itself')
+  const v = greeting.payload.indexOf(0, 1)
+  assert.equal(greeting.payload.readUInt32LE(v + 1), 0, 'thread id 0: no backend session exists')
+  raw.send(1, handshakeResponse({ user: 'someone', auth: Buffer.alloc(20, 1) }))
+  const answer = await raw.packet(timeoutMs)
+  return { seq: answer.seq, err: decodeErr(answer.payload), raw }
+}
+
 describe('backend unavailable', () => {
-  test('refused: mysql2 gets ERR 1105 at seq 0 naming the route, not the backend address', async () => {
+  test('refused: mysql2 gets ERR 1105 naming the route, not the backend address', async () => {
     const dead = await freePort()
     const gw = await engine({ name: 'down-route', backend: backendAt(dead) })
     await assert.rejects(mysql.createConnection({ host: gw.host, port: gw.port, user: 'u', password: 'p', ssl: { ca } }), (err: any) => {
@@ -66,11 +83,9 @@ describe('backend unavailable', () => {
       assertServerRangeErr(err, 'down-route', [String(dead), '127.0.0.1'])
       return true
     })
-    // Byte level: the ERR is the very first packet, seq 0, and the gateway then closes.
-    const raw = await RawClient.connect(gw.port)
-    const first = await raw.packet()
-    assert.equal(first.seq, 0)
-    const err = decodeErr(first.payload)
+    // Byte level: own greeting, then the ERR answers the HandshakeResponse (seq 2), then the gateway closes.
+    const { seq, err, raw } = await refusedAfterOwnGreeting(gw.port)
+    assert.equal(seq, 2)
     assert.equal(err.code, 1105)
     assert.equal(err.sqlState, 'HY000')
     assert.ok(await raw.closedWithin(5000), 'closed after the ERR')
@@ -85,13 +100,12 @@ describe('backend unavailable', () => {
     const plain = await cli(['--skip-ssl'])
     assert.notEqual(plain.code, 0)
     assert.match(plain.stderr, /^ERROR 1105 \(HY000\): route cli-down: backend unavailable \(connection refused\)$/m, plain.stderr)
-    // This client build wants TLS by default (and with --ssl). Connector/C then distrusts any ERR that arrives
-    // before TLS (it could be forged) and wraps it in its own 2002, quoting ours. Transparent mode cannot do
-    // better: the ERR precedes any greeting (the gateway-greeting test below shows the clean line).
+    // This client build wants TLS by default (and with --ssl), and distrusts an ERR that arrives before TLS.
+    // The gateway therefore greets, completes TLS and sends the ERR inside it: the same clean line.
     for (const extra of [[], ['--ssl']]) {
       const r = await cli(extra)
       assert.notEqual(r.code, 0)
-      assert.match(r.stderr, /^ERROR 2002 \(HY000\): .*1105 - route cli-down: backend unavailable \(connection refused\)$/m, r.stderr)
+      assert.match(r.stderr, /^ERROR 1105 \(HY000\): route cli-down: backend unavailable \(connection refused\)$/m, r.stderr)
       assert.doesNotMatch(r.stderr, /malformed packet|Lost connection|out of order/i)
       assert.ok(!r.stderr.includes(String(dead)), r.stderr)
     }
@@ -117,11 +131,9 @@ describe('backend unavailable', () => {
     t.after(() => stuck.stop())
     const gw = await engine({ name: 'slow-dial', backend: backendAt(stuck.port), timeouts: { connectMs: 300, handshakeMs: 5000 } })
     const started = Date.now()
-    const raw = await RawClient.connect(gw.port)
-    const first = await raw.packet(6000)
+    const { seq, err } = await refusedAfterOwnGreeting(gw.port)
     const elapsed = Date.now() - started
-    assert.equal(first.seq, 0)
-    const err = decodeErr(first.payload)
+    assert.equal(seq, 2)
     assert.equal(err.code, 1105)
     assert.match(err.message, /slow-dial/)
     assert.ok(!err.message.includes(String(stuck.port)), err.message)
@@ -129,21 +141,19 @@ describe('backend unavailable', () => {
     assert.equal((await closedLine(gw)).outcome, 'backend_unavailable')
   })
 
-  test('backend accepts TCP but never greets: ERR 1105 at seq 0 when timeouts.handshake expires', async () => {
+  test('backend accepts TCP but never greets: ERR 1105 when timeouts.connect expires', async () => {
     const mute = await rawBackend({ greeting: 'none' })
-    // timeouts.connect covers the TCP dial (and backend TLS), not the wait for the greeting: README.
-    const gw = await engine({ name: 'mute', backend: backendAt(mute.port), timeouts: { connectMs: 200, handshakeMs: 800 } })
+    // timeouts.connect covers the TCP dial and the wait for the greeting (and backend TLS).
+    const gw = await engine({ name: 'mute', backend: backendAt(mute.port), timeouts: { connectMs: 300, handshakeMs: 5000 } })
     const started = Date.now()
-    const raw = await RawClient.connect(gw.port)
-    const first = await raw.packet(6000)
+    const { seq, err, raw } = await refusedAfterOwnGreeting(gw.port)
     const elapsed = Date.now() - started
-    assert.equal(first.seq, 0)
-    const err = decodeErr(first.payload)
+    assert.equal(seq, 2)
     assert.equal(err.code, 1105)
     assert.match(err.message, /mute/)
-    assert.ok(elapsed >= 700 && elapsed < 4000, `ERR after ${elapsed} ms (handshake timeout 800 ms)`)
+    assert.ok(elapsed >= 250 && elapsed < 4000, `ERR after ${elapsed} ms (connect timeout 300 ms)`)
     assert.ok(await raw.closedWithin(5000))
-    assert.equal((await closedLine(gw)).outcome, 'timeout')
+    assert.equal((await closedLine(gw)).outcome, 'backend_unavailable')
     await waitFor(() => mute.conns[0]?.closed, { timeoutMs: 5000, what: 'backend socket closed' })
   })
 
@@ -161,13 +171,10 @@ describe('backend unavailable', () => {
     )
   })
 
-  test('backend greets with garbage: ERR 1105 at seq 0, the route named', async () => {
+  test('backend greets with garbage: ERR 1105, the route named', async () => {
     const odd = await rawBackend({ greeting: Buffer.from('SSH-2.0-OpenSSH_9.2\r\n') })
     const gw = await engine({ name: 'not-mysql', backend: backendAt(odd.port) })
-    const raw = await RawClient.connect(gw.port)
-    const first = await raw.packet()
-    assert.equal(first.seq, 0)
-    const err = decodeErr(first.payload)
+    const { err, raw } = await refusedAfterOwnGreeting(gw.port)
     assert.equal(err.code, 1105)
     assert.match(err.message, /^route not-mysql: backend unavailable/)
     assert.ok(await raw.closedWithin(5000))

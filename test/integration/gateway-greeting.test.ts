@@ -42,7 +42,7 @@ describe('gateway-issued greeting on a single route (backend shielding)', () => 
   })
 
   test('ed25519 account with the mariadb connector', async () => {
-    const c = await mariadb.createConnection({ host: gw.host, port: gw.port, ...ed, ssl: { ca } })
+    const c = await mariadb.createConnection({ host: gw.host, port: gw.port, ...ed, ssl: { ca }, connectTimeout: 10_000 })
     try {
       const rows = await c.query('SELECT CURRENT_USER() AS u')
       assert.match(String(rows[0].u), new RegExp(`^${ed.user}@`))
