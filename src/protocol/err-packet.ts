@@ -14,7 +14,12 @@ export interface ErrPacket {
 
 export function encodeErr(code: number, sqlState: string, message: string): Buffer {
   let text = Buffer.from(message, 'utf8')
-  if (text.length > MAX_MESSAGE_BYTES) text = text.subarray(0, MAX_MESSAGE_BYTES)
+  if (text.length > MAX_MESSAGE_BYTES) {
+    // Cut on a character boundary: back off over UTF-8 continuation bytes (10xxxxxx) at the cut.
+    let end = MAX_MESSAGE_BYTES
+    while (end > 0 && (text[end]! & 0xc0) === 0x80) end--
+    text = text.subarray(0, end)
+  }
   const out = Buffer.alloc(9 + text.length)
   out[0] = ERR_HEADER
   out.writeUInt16LE(code, 1)

@@ -30,6 +30,17 @@ describe('encodeErr', () => {
     assert.equal(long.length, 9 + 512)
   })
 
+  test('the 512-byte cut never splits a UTF-8 character', () => {
+    // 511 ASCII bytes then 'é' (C3 A9): a cut at byte 512 would leave a lone C3, shown as U+FFFD by clients.
+    const out = encodeErr(1045, '28000', 'a'.repeat(511) + 'é' + 'b')
+    assert.equal(out.length, 9 + 511)
+    assert.equal(parseErr(out).message, 'a'.repeat(511))
+    // 4-byte characters: 128 of them are exactly 512 bytes; one more is dropped whole.
+    const emoji = '\u{1F512}'.repeat(129)
+    assert.equal(parseErr(encodeErr(1045, '28000', emoji)).message, '\u{1F512}'.repeat(128))
+    assert.equal(parseErr(encodeErr(1045, '28000', 'x' + emoji)).message, 'x' + '\u{1F512}'.repeat(127))
+  })
+
   test('parse(encode(x)) round trip', () => {
     for (const [code, state, message] of [
       [1040, '08004', 'Too many connections'],
