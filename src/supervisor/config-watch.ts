@@ -59,6 +59,9 @@ export class ConfigWatch extends EventEmitter<ConfigWatchEvents> {
   #checking: Promise<void> | undefined
   #recheck = false
   #closed = false
+  /** Bumped by acceptConfig(): a comparison that began before it must not report what SIGHUP now applies. */
+  #generation = 0
+  #accepting: Promise<void> = Promise.resolve()
 
   private constructor(opts: ConfigWatchOptions) {
     super()
@@ -117,7 +120,14 @@ export class ConfigWatch extends EventEmitter<ConfigWatchEvents> {
    * is not repeated when the watcher notices the same change.
    */
   async acceptConfig(): Promise<void> {
-    this.#hashes.set(this.#configPath, await hashFile(this.#configPath))
+    this.#generation++
+    // Pending events are about content the caller's reload is going to read anyway (certificates included: a
+    // reload checks them too), so the debounced check is dropped rather than allowed to race it.
+    clearTimeout(this.#timer)
+    this.#accepting = hashFile(this.#configPath).then((h) => {
+      this.#hashes.set(this.#configPath, h)
+    })
+    await this.#accepting
   }
 
   /** Runs a check now instead of waiting for an event (used by tests and by SIGHUP-free environments). */
@@ -150,7 +160,12 @@ export class ConfigWatch extends EventEmitter<ConfigWatchEvents> {
   }
 
   async #compare(): Promise<void> {
+    const generation = this.#generation
+    await this.#accepting
     const configHash = await hashFile(this.#configPath)
+    // The event loop runs due timers before pending signals, so a check and a SIGHUP can start together; the
+    // SIGHUP reload wins and this check stands down (one reload per change, attributed to its real trigger).
+    if (generation !== this.#generation) return
     // A missing config is a transient state of delete-then-write editors; wait for the file to come back
     // rather than report a reload failure for a file nobody meant to remove.
     if (configHash !== undefined && configHash !== this.#hashes.get(this.#configPath)) {

@@ -147,6 +147,22 @@ describe('ConfigWatch', () => {
     }
   })
 
+  it('acceptConfig (SIGHUP applied the file) suppresses the watcher reporting the same change', async () => {
+    const { config, watch, events } = await setup('accepted')
+    try {
+      for (let i = 0; i < 5; i++) {
+        await writeFile(config, `routes: [] # sighup ${i}\n`)
+        await watch.acceptConfig()
+      }
+      await sleep(SETTLE_MS)
+      assert.deepEqual(events, [])
+      await writeFile(config, 'routes: [] # a later edit without SIGHUP\n')
+      await waitFor(() => events.length === 1, { timeoutMs: 3_000, what: 'config event for the unaccepted edit' })
+    } finally {
+      await watch.close()
+    }
+  })
+
   it('a deleted config file is waited out, not reported; its return with new content is', async () => {
     const { config, watch, events } = await setup('deleted')
     try {
