@@ -17,16 +17,21 @@ const dbA = harnessMariaDb(env)
 const ca = readFileSync(env.pki.caCert)
 let dbB: MariaDbInstance
 let gw: RunningEngine
+let clientLeaf: import('../helpers/certs.js').Leaf
+let strangerLeaf: import('../helpers/certs.js').Leaf
 let userA: Account
 let userB: Account
 let edB: Account
 
 before(async () => {
   dbB = await startMariaDb({ baseDir: tmpDir('sni-backend-b') })
-  const [certA, certB] = await Promise.all([
+  const [certA, certB, certC] = await Promise.all([
     mintLeaf(env.pki, 'tenant-a.db.test', { sans: ['DNS:tenant-a.db.test'] }),
     mintLeaf(env.pki, 'tenant-b.db.test', { sans: ['DNS:*.b.db.test', 'DNS:tenant-b.db.test'] }),
+    mintLeaf(env.pki, 'tenant-c.db.test', { sans: ['DNS:tenant-c.db.test'] }),
   ])
+  clientLeaf = await mintLeaf(env.pki, 'client-c', { client: true })
+  strangerLeaf = await mintLeaf(env.pki, 'stranger', { client: true, signer: 'other' })
   userA = await createAccount(dbA, { user: 'sni_a', grant: 'SELECT ON *.*' })
   userB = await createAccount(dbB, { user: 'sni_b', grant: 'SELECT ON *.*' })
   edB = await createAccount(dbB, { user: 'sni_ed', plugin: 'ed25519' })
@@ -44,7 +49,12 @@ before(async () => {
     backend: { host: '127.0.0.1', port: dbB.port },
     tls: { cert: certB.cert, key: certB.key },
   })
-  gw = await startEngine([routeA, routeB], { greeting: 'gateway' })
+  const routeC = routeConfig({
+    name: 'tenant-c',
+    serverNames: ['tenant-c.db.test'],
+    tls: { cert: certC.cert, key: certC.key, clientCA: env.pki.caCert },
+  })
+  gw = await startEngine([routeA, routeB, routeC], { greeting: 'gateway' })
 })
 after(async () => {
   await gw?.close()
@@ -131,5 +141,24 @@ describe('several routes on one port, chosen by SNI', () => {
     ).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }))
     assert.match(String(stdout), /subject=.*CN\s*=\s*tenant-b\.db\.test/)
     assert.match(String(stdout), /Verify return code: 0 \(ok\)/)
+  })
+
+  test('mutual TLS on one tenant of a shared listener: trusted cert in, none or untrusted gets 1045', async () => {
+    const withCert = (leaf?: import('../helpers/certs.js').Leaf) =>
+      viaName('tenant-c.db.test', userA, {
+        ssl: leaf ? { ca, cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) } : { ca },
+      })
+    const ok = await withCert(clientLeaf)
+    try {
+      assert.equal((await whereAmI(ok)).port, env.mariadb.port)
+    } finally {
+      await ok.end()
+    }
+    for (const leaf of [undefined, strangerLeaf]) {
+      await assert.rejects(withCert(leaf), (err: { errno?: number; message: string }) => err.errno === 1045 && /client certificate/.test(err.message))
+    }
+    // Tenants without clientCA are unaffected by the certificate request.
+    const b = await viaName('tenant-b.db.test', userB)
+    await b.end()
   })
 })
