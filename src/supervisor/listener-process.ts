@@ -269,14 +269,13 @@ export class ListenerProcess {
     const alive = this.#child !== undefined && this.#child.exitCode === null && this.#child.signalCode === null
     this.#setState('draining')
     if (!alive || !this.#send({ type: 'drain', timeoutMs })) {
-      this.kill()
-      await this.#exited
+      await this.kill()
       this.#setState('stopped')
       return
     }
     const overstayed = setTimeout(() => {
       this.#logger.warn({ timeoutMs }, 'child did not exit after drain, killing it')
-      this.kill()
+      void this.kill()
     }, timeoutMs + DRAIN_GRACE_MS)
     await this.#exited
     clearTimeout(overstayed)
