@@ -77,7 +77,8 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
     async onApplied(next, previous) {
       const before = previous.admin ? listenKey(previous.admin.listen) : undefined
       const after = next.admin ? listenKey(next.admin.listen) : undefined
-      if (before !== after) {
+      // Also retried when the same address failed to bind before (it may be free now).
+      if (before !== after || (next.admin && !admin)) {
         await admin?.close()
         admin = undefined
         await startAdmin(next)
