@@ -7,6 +7,9 @@ import type { Account } from '../../helpers/mariadb.js'
 
 export type Conn = mysql.Connection
 
+/** Per-query deadline (mysql2 destroys the connection when it passes), so a hung gateway fails the test. */
+const QUERY_TIMEOUT_MS = 10_000
+
 export function connectTls(env: TestEnv, port: number, account: Account, ca?: Buffer): Promise<Conn> {
   return mysql.createConnection({
     host: '127.0.0.1',
@@ -22,7 +25,7 @@ export function connectTls(env: TestEnv, port: number, account: Account, ca?: Bu
 export async function queryOnce(env: TestEnv, port: number, account: Account, n = 1): Promise<number> {
   const c = await connectTls(env, port, account)
   try {
-    const [rows] = await c.query<mysql.RowDataPacket[]>(`SELECT ${Number(n)} AS n`)
+    const [rows] = await c.query<mysql.RowDataPacket[]>({ sql: `SELECT ${Number(n)} AS n`, timeout: QUERY_TIMEOUT_MS })
     return Number(rows[0]!.n)
   } finally {
     await c.end().catch(() => {})
@@ -49,7 +52,7 @@ export function trafficLoop(env: TestEnv, port: number, account: Account) {
     try {
       while (running) {
         try {
-          const [rows] = await c.query<mysql.RowDataPacket[]>('SELECT CONNECTION_ID() AS id')
+          const [rows] = await c.query<mysql.RowDataPacket[]>({ sql: 'SELECT CONNECTION_ID() AS id', timeout: QUERY_TIMEOUT_MS })
           if (!rows[0]?.id) failures.push('persistent: empty result')
           persistentQueries++
         } catch (err) {
