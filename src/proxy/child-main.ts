@@ -72,7 +72,7 @@ async function start(msg: Extract<ToChild, { type: 'start' }>, handle: unknown):
     void fatal(new GatewayError('GW_ERR_LISTEN', `listen ${listener?.key}: ${err.message}`, { cause: err }))
   })
   server.listen(handle as net.Server, () => {
-    logger?.info({ pid: process.pid }, 'listener ready')
+    logger?.info('listener ready')
     void send({ type: 'ready', pid: process.pid })
   })
 }
