@@ -97,20 +97,9 @@ export async function relayAuth(o: AuthRelayOptions): Promise<AuthOutcome> {
     o.waitingFor('client')
     const reply = (await client.read()).payload
 
-    if (gatewayDoesRsa && plugin === 'caching_sha2_password' && status === CACHING_SHA2_PERFORM_FULL_AUTH) {
-      // A client that asks for the key itself (it believes the link is insecure) is relayed untouched.
-      if (!(reply.length === 1 && reply[0] === CACHING_SHA2_REQUEST_PUBLIC_KEY)) {
-        backend.write(Buffer.from([CACHING_SHA2_REQUEST_PUBLIC_KEY]))
-        o.waitingFor('backend')
-        const key = (await backend.read()).payload
-        if (key[0] !== AUTH_MORE_DATA_HEADER) return forwardFinal(o, key)
-        sendEncrypted(Buffer.from(reply), key)
-        reply.fill(0)
-        continue
-      }
-    }
-    if (gatewayDoesRsa && plugin === 'sha256_password' && isClearPassword(reply)) {
-      backend.write(Buffer.from([SHA256_REQUEST_PUBLIC_KEY]))
+    const requestByte = gatewayDoesRsa ? rsaRequestByte(plugin, status, reply) : undefined
+    if (requestByte !== undefined) {
+      backend.write(Buffer.from([requestByte]))
       o.waitingFor('backend')
       const key = (await backend.read()).payload
       if (key[0] !== AUTH_MORE_DATA_HEADER) return forwardFinal(o, key)
@@ -128,6 +117,19 @@ function forwardFinal(o: AuthRelayOptions, payload: Buffer): AuthOutcome {
   o.client.write(payload)
   if (payload[0] === OK_HEADER) return { ok: true }
   return { ok: false, err: parseErr(payload) }
+}
+
+/**
+ * Whether the client's reply is a clear password the gateway must encrypt, and with which key-request byte:
+ * caching_sha2 after `01 04` (unless the client asked for the key itself, believing the link insecure), or a
+ * sha256_password response.
+ */
+function rsaRequestByte(plugin: string, status: number | undefined, reply: Buffer): number | undefined {
+  if (plugin === 'caching_sha2_password' && status === CACHING_SHA2_PERFORM_FULL_AUTH) {
+    return reply.length === 1 && reply[0] === CACHING_SHA2_REQUEST_PUBLIC_KEY ? undefined : CACHING_SHA2_REQUEST_PUBLIC_KEY
+  }
+  if (plugin === 'sha256_password' && isClearPassword(reply)) return SHA256_REQUEST_PUBLIC_KEY
+  return undefined
 }
 
 /** sha256_password: an empty password (`00` or nothing) is accepted in clear; `01` is the client asking for the key. */
