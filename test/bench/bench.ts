@@ -14,7 +14,8 @@
  * and mariadbd, never for the client.
  *
  * Options: --quick (smoke run), --key-type rsa2048|ecdsa-p256, --profile (node --cpu-prof of the route
- * child, one fresh gateway per load, summarised), --rounds N, --ps-seconds S, --conn-seconds S,
+ * child, one fresh gateway per load, summarised; with perf installed also a native breakdown), --syscalls
+ * (with --profile: one more pass per load under `strace -c`, syscalls per query / connection / MiB), --rounds N, --ps-seconds S, --conn-seconds S,
  * --bulk-seconds S, --threads 8,64, --conn-concurrency N, --idle 1000,10000, --loads ps,conn,bulk,idle,
  * --keep (keep the scratch dir), --json FILE.
  */
@@ -29,7 +30,7 @@ import { startMariaDb, type MariaDbInstance } from '../helpers/mariadb.js'
 import { formatSummary, summarizeProfile, type ProfileSummary } from './cpuprofile-summary.js'
 import { bulkLoad, connectLoad, IdlePool } from './loads.js'
 import { connect, type Endpoint } from './mini-client.js'
-import { formatPerf, perfAvailable, perfRecord, perfSummary, type PerfSummary } from './perf.js'
+import { formatPerf, perfAvailable, perfRecord, perfSummary, straceAvailable, straceCount, type PerfSummary } from './perf.js'
 import { childPids, cpuTimes, rssBytes, treeCpu } from './procstat.js'
 import { startGateway, startSocat, type Proc } from './processes.js'
 import { pointSelects, sysbenchRun, type SysbenchTarget } from './sysbench.js'
@@ -55,6 +56,7 @@ interface Options {
   idle: number[]
   loads: Set<LoadName>
   profile: boolean
+  syscalls: boolean
   keep: boolean
   json?: string
   budgetSeconds: number
@@ -69,12 +71,13 @@ function parseOptions(argv: string[]): Options {
     psSeconds: quick ? 2 : 4,
     connSeconds: quick ? 2 : 3,
     bulkSeconds: quick ? 0 : 2,
-    bulkMinQueries: quick ? 1 : 2,
+    bulkMinQueries: 1,
     threads: [8, 64],
     connConcurrency: 8,
     idle: quick ? [200, 1000] : [1000, 10000],
     loads: new Set(['ps', 'conn', 'bulk', 'idle']),
     profile: false,
+    syscalls: false,
     keep: false,
     budgetSeconds: 900,
   }
@@ -121,6 +124,10 @@ function parseOptions(argv: string[]): Options {
         break
       case '--profile':
         o.profile = true
+        break
+      case '--syscalls':
+        o.profile = true
+        o.syscalls = true
         break
       case '--keep':
         o.keep = true
@@ -495,6 +502,17 @@ function hardwareLine(): string {
     `Linux ${os.release()}, Node ${process.version}`
 }
 
+/** The gateway build measured: commit, and whether src/ had uncommitted changes (others may be editing it). */
+function gatewayRevision(): string {
+  try {
+    const head = execFileSync('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', timeout: 10_000 }).trim()
+    const dirty = execFileSync('git', ['-C', REPO, 'status', '--porcelain', '--', 'src', 'bin'], { encoding: 'utf8', timeout: 10_000 }).trim()
+    return dirty ? `${head} + uncommitted changes in ${dirty.split('\n').length} file(s) under src/ or bin/` : head
+  } catch {
+    return 'unknown (not a git checkout)'
+  }
+}
+
 function versions(): string {
   const v = (cmd: string, args: string[]) => {
     try {
@@ -509,6 +527,41 @@ function versions(): string {
     .join('; ')
 }
 
+/**
+ * Does mysql2 resume TLS sessions? It keeps sessions per `ssl` options object (lib/tls_session_cache.js),
+ * so three connections sharing one object should resume from the second on; one object each never does.
+ */
+async function mysql2Resumes(env: Env): Promise<string> {
+  const { default: mysql } = await import('mysql2/promise')
+  const parts: string[] = []
+  for (const t of ['tls', 'gateway'] as const) {
+    const ep = endpoint(env, t)
+    const shared = { ca: env.caPem }
+    const seen: string[] = []
+    for (const mode of ['shared', 'fresh'] as const) {
+      const flags: boolean[] = []
+      for (let i = 0; i < 3; i++) {
+        const conn = await mysql.createConnection({
+          host: ep.host,
+          port: ep.port,
+          user: env.user,
+          password: env.password,
+          database: 'sbtest',
+          ssl: mode === 'shared' ? shared : { ca: env.caPem },
+          connectTimeout: 10_000,
+        })
+        // The promise wrapper keeps the core connection in .connection (not in its typings); its stream is the TLSSocket.
+        const stream = (conn as unknown as { connection: { stream: { isSessionReused?: () => boolean } } }).connection.stream
+        flags.push(Boolean(stream.isSessionReused?.()))
+        await conn.end()
+      }
+      seen.push(`${mode} ssl object ${flags.map((f) => (f ? 'R' : 'F')).join('')}`)
+    }
+    parts.push(`${TARGET_LABEL[t]}: ${seen.join(', ')}`)
+  }
+  return `mysql2 resumption check (3 connections each; R = resumed, F = full handshake): ${parts.join('; ')}`
+}
+
 // ----------------------------------------------------------------------------------------------- profile
 
 interface ProfileOutcome {
@@ -518,6 +571,8 @@ interface ProfileOutcome {
   perfError?: string
   error?: string
   perUnit?: string
+  /** Syscalls per unit of work, from a separate pass under `strace -c` (--syscalls). */
+  syscalls?: string
 }
 
 const monoUs = () => Number(process.hrtime.bigint() / 1000n)
@@ -532,49 +587,44 @@ async function profileRuns(env: Env, outDir: string): Promise<ProfileOutcome[]> 
   const withPerf = perfAvailable()
   if (!withPerf) log('perf not installed: native breakdown skipped (apt-get install linux-perf)')
   const psThreads = env.opts.threads[0] ?? 8
-  const loads: Array<{ load: string; tag: string; seconds: number; run: (ep: Endpoint) => Promise<{ units: number; unit: string }> }> = [
+  type ProfileLoad = {
+    load: string
+    tag: string
+    /** Runs the load for `seconds`; calls `markStart` when the measured part begins (after connection setup). */
+    run: (ep: Endpoint, seconds: number, markStart: () => void) => Promise<{ units: number; unit: string }>
+  }
+  const conn = (resume: boolean): ProfileLoad['run'] => async (ep, seconds, markStart) => {
+    markStart()
+    const r = await connectLoad(ep, { seconds, concurrency: env.opts.connConcurrency, resume })
+    return { units: r.connections, unit: 'conn' }
+  }
+  const loads: ProfileLoad[] = [
     {
       load: `point select, ${psThreads} conns`,
       tag: 'ps',
-      seconds: env.opts.psSeconds,
-      run: async (ep) => {
+      run: async (ep, seconds, markStart) => {
         const r = await pointSelects({ ...sysbenchTarget(env, 'gateway'), port: ep.port }, {
           threads: psThreads,
-          seconds: env.opts.psSeconds,
+          seconds,
           tableSize: env.tableSize,
           sslDir: env.sslDir,
+          onStarted: markStart,
         })
         return { units: r.queries, unit: 'query' }
       },
     },
-    {
-      load: 'new conns, full TLS handshake',
-      tag: 'conn-full',
-      seconds: env.opts.connSeconds,
-      run: async (ep) => {
-        const r = await connectLoad(ep, { seconds: env.opts.connSeconds, concurrency: env.opts.connConcurrency, resume: false })
-        return { units: r.connections, unit: 'conn' }
-      },
-    },
-    {
-      load: 'new conns, TLS resumed',
-      tag: 'conn-resume',
-      seconds: env.opts.connSeconds,
-      run: async (ep) => {
-        const r = await connectLoad(ep, { seconds: env.opts.connSeconds, concurrency: env.opts.connConcurrency, resume: true })
-        return { units: r.connections, unit: 'conn' }
-      },
-    },
+    { load: 'new conns, full TLS handshake', tag: 'conn-full', run: conn(false) },
+    { load: 'new conns, TLS resumed', tag: 'conn-resume', run: conn(true) },
     {
       load: `bulk read ${BULK_ROWS} x 1 MiB`,
       tag: 'bulk',
-      seconds: Math.max(3, env.opts.bulkSeconds),
-      run: async (ep) => {
-        const r = await bulkLoad(ep, { sql: BULK_SQL, rows: BULK_ROWS, seconds: Math.max(3, env.opts.bulkSeconds), minQueries: 2, maxQueries: 50, queryTimeoutMs: 60_000 })
+      run: async (ep, seconds, markStart) => {
+        const r = await bulkLoad(ep, { sql: BULK_SQL, rows: BULK_ROWS, seconds, minQueries: 1, maxQueries: 50, queryTimeoutMs: 60_000, onReady: markStart })
         return { units: r.mib, unit: 'MiB' }
       },
     },
   ]
+  const seconds = Math.max(3, env.opts.psSeconds)
   for (const l of loads) {
     const profDir = path.join(outDir, l.tag)
     mkdirSync(profDir, { recursive: true })
@@ -591,15 +641,19 @@ async function profileRuns(env: Env, outDir: string): Promise<ProfileOutcome[]> 
       })
       const ep = { ...endpoint(env, 'gateway'), port: gw.port }
       const childPid = gw.measuredPid
-      const c0 = cpuTimes(childPid)?.self ?? NaN
-      const startUs = monoUs()
-      // perf samples the middle of the load: it starts late and stops early, so no start-up or tail is in it.
-      const perfSeconds = Math.max(1, Math.floor(l.seconds) - 1)
-      const perf = withPerf
-        ? sleep(500).then(() => perfRecord(childPid, perfSeconds, path.join(profDir, 'perf.data')))
-        : Promise.resolve(undefined)
-      perf.catch(() => {})
-      const r = await l.run(ep)
+      // Warm-up of this fresh process (JIT, pools), outside the profile window, like the warm-up of the main run.
+      await l.run(ep, 2, () => {})
+      let c0 = NaN
+      let startUs = NaN
+      let perf: Promise<string | undefined> = Promise.resolve(undefined)
+      const markStart = () => {
+        c0 = cpuTimes(childPid)?.self ?? NaN
+        startUs = monoUs()
+        // perf samples the middle of the measured part: it starts late and stops early.
+        if (withPerf) perf = sleep(300).then(() => perfRecord(childPid, Math.max(1, seconds - 1), path.join(profDir, 'perf.data')))
+        perf.catch(() => {})
+      }
+      const r = await l.run(ep, seconds, markStart)
       const endUs = monoUs()
       const c1 = cpuTimes(childPid)?.self ?? NaN
       let perfSum: PerfSummary | undefined
@@ -614,7 +668,8 @@ async function profileRuns(env: Env, outDir: string): Promise<ProfileOutcome[]> 
       gw = undefined
       const file = await findProfile(profDir, childPid)
       const summary = summarizeProfile(file, 20, { startUs, endUs })
-      out.push({ load: l.load, summary, perf: perfSum, perfError, perUnit: `${fmtCpu((c1 - c0) / r.units)}/${r.unit} under the profilers` })
+      const syscalls = env.opts.syscalls && straceAvailable() ? await syscallPass(env, l, seconds) : undefined
+      out.push({ load: l.load, summary, perf: perfSum, perfError, syscalls, perUnit: `${fmtCpu((c1 - c0) / r.units)}/${r.unit} under the profilers` })
       log(`profile ${l.tag}: ${path.relative(REPO, file)}`)
     } catch (err) {
       out.push({ load: l.load, error: (err as Error).message })
@@ -624,6 +679,45 @@ async function profileRuns(env: Env, outDir: string): Promise<ProfileOutcome[]> 
     }
   }
   return out
+}
+
+/**
+ * Syscalls per unit of work: a fresh gateway without profilers (whose SIGPROF sampling would show up as
+ * syscalls), warmed up, then one pass of the load with `strace -c` attached for its middle. The units are
+ * counted by MariaDB over exactly the traced window (Com_select, Connections, Bytes_sent), because strace
+ * slows the gateway and the load's own totals would not match the window.
+ */
+async function syscallPass(env: Env, l: { tag: string; run: (ep: Endpoint, seconds: number, markStart: () => void) => Promise<unknown> }, seconds: number): Promise<string> {
+  const gw = await startGateway({ dir: env.dir, backendPort: env.db.port, cert: env.cert, key: env.key, maxConnections: 1000, tag: `strace-${l.tag}` })
+  try {
+    const ep = { ...endpoint(env, 'gateway'), port: gw.port }
+    await l.run(ep, 2, () => {})
+    const [unit, variable, scale] =
+      l.tag === 'ps' ? ['query', 'Com_select', 1] : l.tag === 'bulk' ? ['MiB', 'Bytes_sent', 1 / 1048576] : ['conn', 'Connections', 1]
+    let counting: Promise<{ rows: Array<{ syscall: string; calls: number; errors: number }>; units: number }> | undefined
+    await l.run(ep, seconds + 2, () => {
+      counting = (async () => {
+        const before = Number(await env.db.statusVar(variable))
+        const rows = await straceCount(gw.measuredPid, seconds)
+        const after = Number(await env.db.statusVar(variable))
+        return { rows, units: (after - before) * scale }
+      })()
+      counting.catch(() => {})
+    })
+    const { rows, units } = await counting!
+    if (!(units > 0)) return `syscalls: no ${unit} counted in the traced window`
+    return (
+      `syscalls per ${unit} (strace -c over ${units.toFixed(0)} ${unit}s, no profiler attached): ` +
+      rows
+        .filter((x) => x.calls / units >= 0.05)
+        .map((x) => `${x.syscall} ${(x.calls / units).toFixed(2)}${x.errors ? ` (${((100 * x.errors) / x.calls).toFixed(0)}% failing)` : ''}`)
+        .join(', ')
+    )
+  } catch (e) {
+    return `syscalls: strace pass failed: ${(e as Error).message}`
+  } finally {
+    await gw.stop()
+  }
 }
 
 async function findProfile(dir: string, pid: number): Promise<string> {
@@ -665,6 +759,7 @@ function reexecWithFileLimit(): boolean {
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2))
   const t0 = Date.now()
+  const loadAtStart = os.loadavg().map((x) => x.toFixed(1)).join(' ')
   const nofile = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0)
   // The gateway holds two descriptors per session (client and backend legs) and inherits this limit; where
   // the hard limit cannot be raised (no CAP_SYS_RESOURCE), the largest idle step is capped to fit.
@@ -765,6 +860,8 @@ async function main(): Promise<number> {
       await c.quit(2_000)
     }
     log(`TLS as negotiated by the bench client: ${tlsInfo.join('; ')}`)
+    const mysql2Note = await mysql2Resumes(env)
+    log(mysql2Note)
 
     // Warm-up (JIT, buffer pool, thread cache); not measured.
     for (const t of ALL_TARGETS) {
@@ -802,7 +899,9 @@ async function main(): Promise<number> {
       `Command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
       `Hardware: ${hardwareLine()}`,
       `Software: ${versions()}`,
+      `Gateway revision: ${gatewayRevision()}; machine load average at start ${loadAtStart}, at end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
       `Certificates: ${opts.keyType} (MariaDB and the gateway use the same server certificate). ${tlsInfo.join('; ')}`,
+      mysql2Note,
       `Durations: point selects ${opts.psSeconds} s, new connections ${opts.connSeconds} s at concurrency ${opts.connConcurrency}, ` +
         `bulk >= ${opts.bulkMinQueries} queries and >= ${opts.bulkSeconds} s; ${opts.rounds} rounds (A B C D, then D C B A); elapsed ${elapsed.toFixed(0)} s`,
       '',
@@ -820,6 +919,7 @@ async function main(): Promise<number> {
       report.push(p.summary ? formatSummary(p.summary, path.relative(REPO, p.summary.file)) : `FAILED: ${p.error}`)
       if (p.perf) report.push('', 'perf (native, same process, middle of the load):', formatPerf(p.perf))
       if (p.perfError) report.push('', `perf: ${p.perfError}`)
+      if (p.syscalls) report.push('', p.syscalls)
       report.push('```')
     }
     const text = report.join('\n')

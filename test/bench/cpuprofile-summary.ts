@@ -51,6 +51,8 @@ export interface ProfileSummary {
   wallMs: number
   busyMs: number
   top: HotSpot[]
+  /** Gateway functions (src/) by total time: their own plus everything they call (node streams, TLS, native). */
+  ownInclusive: HotSpot[]
   categories: Array<{ category: string; selfMs: number; selfPct: number }>
 }
 
@@ -136,6 +138,9 @@ export function summarizeProfile(file: string, topN = 20, window?: { startUs: nu
   let selfUs = collect(window)
   const matched = !window || selfUs.size > 0
   if (!matched) selfUs = collect()
+  const parent = new Map<number, number>()
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+  const inclusive = new Map<string, HotSpot & { us: number }>()
   const byKey = new Map<string, HotSpot & { us: number }>()
   const byCat = new Map<string, number>()
   let busyUs = 0
@@ -152,15 +157,32 @@ export function summarizeProfile(file: string, topN = 20, window?: { startUs: nu
     const hs = byKey.get(key) ?? { functionName: cf.functionName || '(anonymous)', location, category, selfMs: 0, selfPct: 0, us: 0 }
     hs.us += us
     byKey.set(key, hs)
+    // Total time of gateway functions: credit every distinct src/ frame on this node's stack once.
+    const seen = new Set<string>()
+    for (let id2: number | undefined = id; id2 !== undefined; id2 = parent.get(id2)) {
+      const f = byId.get(id2)!.callFrame
+      if (!f.url.includes('/dist/src/')) continue
+      const loc = locate(f)
+      const k = `${f.functionName}|${loc}`
+      if (seen.has(k)) continue
+      seen.add(k)
+      const e = inclusive.get(k) ?? { functionName: f.functionName || '(anonymous)', location: loc, category: 'gateway code (src/)', selfMs: 0, selfPct: 0, us: 0 }
+      e.us += us
+      inclusive.set(k, e)
+    }
   }
   const top = [...byKey.values()]
     .sort((a, b) => b.us - a.us)
     .slice(0, topN)
     .map(({ us, ...h }) => ({ ...h, selfMs: us / 1000, selfPct: (100 * us) / busyUs }))
+  const ownInclusive = [...inclusive.values()]
+    .sort((a, b) => b.us - a.us)
+    .slice(0, 10)
+    .map(({ us, ...h }) => ({ ...h, selfMs: us / 1000, selfPct: (100 * us) / busyUs }))
   const categories = [...byCat.entries()]
     .sort((a, b) => b[1] - a[1])
     .map(([category, us]) => ({ category, selfMs: us / 1000, selfPct: (100 * us) / busyUs }))
-  return { file, ...(window ? { window: { ...window, matched } } : {}), wallMs: totalUs / 1000, busyMs: busyUs / 1000, top, categories }
+  return { file, ...(window ? { window: { ...window, matched } } : {}), wallMs: totalUs / 1000, busyMs: busyUs / 1000, top, ownInclusive, categories }
 }
 
 export function formatSummary(s: ProfileSummary, title = path.basename(s.file)): string {
@@ -174,6 +196,14 @@ export function formatSummary(s: ProfileSummary, title = path.basename(s.file)):
     lines.push(
       `  ${h.selfPct.toFixed(1).padStart(5)}  ${h.selfMs.toFixed(0).padStart(8)}  ${h.functionName.slice(0, 36).padEnd(36)}  ${h.location}`
     )
+  }
+  if (s.ownInclusive.length > 0) {
+    lines.push('  gateway functions by total time (self + callees):', '  total%  total ms  function                              location')
+    for (const h of s.ownInclusive) {
+      lines.push(
+        `  ${h.selfPct.toFixed(1).padStart(6)}  ${h.selfMs.toFixed(0).padStart(8)}  ${h.functionName.slice(0, 36).padEnd(36)}  ${h.location}`
+      )
+    }
   }
   return lines.join('\n')
 }
