@@ -73,7 +73,11 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     ],
     [
       '/routes',
-      (res) => send(res, 200, `${JSON.stringify(view.routes(), null, 2)}\n`, 'application/json; charset=utf-8'),
+      async (res) => {
+        // Open connections and certificates come from the children's reports: ask for fresh ones, as /metrics does.
+        await refresh()
+        send(res, 200, `${JSON.stringify(view.routes(), null, 2)}\n`, 'application/json; charset=utf-8')
+      },
     ],
   ])
 
