@@ -229,10 +229,11 @@ export class Session {
     this.log.debug({ user: this.user, db: this.database, ms: Math.round(handshakeSeconds * 1000) }, 'authenticated')
     const toBackend = this.client.detach()
     const toClient = backend.detach()
-    this.#bytesFromClient = this.client.bytesRead
-    this.#bytesFromBackend = backend.bytesRead
-    route.stats.addBytesFromClient(this.client.bytesRead - toBackend.length)
-    route.stats.addBytesFromBackend(backend.bytesRead - toClient.length)
+    // Bytes that arrived with the last handshake message are counted by the relay when it delivers them.
+    this.#bytesFromClient = this.client.bytesRead - toBackend.length
+    this.#bytesFromBackend = backend.bytesRead - toClient.length
+    route.stats.addBytesFromClient(this.#bytesFromClient)
+    route.stats.addBytesFromBackend(this.#bytesFromBackend)
     const stats = route.stats
     const watch =
       this.host.greeting === 'gateway' ? watchChangeUser(this, () => this.#relay!, this.capabilities, this.collation) : undefined
