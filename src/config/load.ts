@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { LineCounter, parseDocument } from 'yaml'
+import { LineCounter, parseDocument, visit } from 'yaml'
 import { ConfigError } from '../errors.js'
 import { checkListeners, checkRouteNames } from './cross-checks.js'
 import { normalizeAdmin, normalizeLog, normalizeRoute, type RouteDraft } from './normalize.js'
@@ -47,7 +47,24 @@ export async function loadConfigFile(file: string): Promise<GatewayConfig> {
     throw new ConfigError('GW_ERR_CONFIG_READ', problems.lines())
   }
   // maxAliasCount bounds alias expansion ("billion laughs"); 100 is yaml's own default, stated on purpose.
-  const data: unknown = doc.toJS({ maxAliasCount: 100 })
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    // toJS throws for an alias whose anchor does not exist, e.g. an unquoted wildcard `[*.example.com]`,
+    // and for excessive alias expansion: a problem in the file, not a crash.
+    let at: number | undefined
+    visit(doc, {
+      Alias(_, node) {
+        if (node.resolve(doc) !== undefined) return undefined
+        at = node.range?.[0] ?? 0
+        return visit.BREAK
+      },
+    })
+    const hint = at !== undefined ? ' (quote wildcard server names: "*.example.com")' : ''
+    problems.addAt(at ?? 0, `invalid YAML: ${(err as Error).message}${hint}`)
+    throw new ConfigError('GW_ERR_CONFIG_READ', problems.lines(), { cause: err })
+  }
   if (data === null || data === undefined) {
     problems.add([], 'the file is empty; it needs at least a routes list')
     throw new ConfigError('GW_ERR_CONFIG_INVALID', problems.lines())
