@@ -112,6 +112,17 @@ async function onMessage(msg: ToChild, handle: unknown): Promise<void> {
     case 'set-log-level':
       setLevel(msg.level)
       return
+    case 'update': {
+      if (!engine) return
+      try {
+        await engine.update(msg.listener)
+        listener = msg.listener
+        await send({ type: 'updated', id: msg.id, ok: true })
+      } catch (err) {
+        await send({ type: 'updated', id: msg.id, ok: false, message: (err as Error).message })
+      }
+      return
+    }
     case 'drain':
       return drain(msg.timeoutMs, 'supervisor request')
   }

@@ -79,25 +79,71 @@ const GATEWAY_BASE_CAPABILITIES =
 const DEFAULT_GATEWAY_VERSION = '8.0.40-gateway'
 
 export class ListenerEngine implements SessionHost {
-  readonly routes: RouteRuntime[]
+  routes: RouteRuntime[]
   readonly greeting
-  readonly maxHandshakeBytes: number
-  readonly handshakeTimeoutMs: number
-  readonly fallbackRoute: RouteRuntime
+  maxHandshakeBytes: number
+  handshakeTimeoutMs: number
+  fallbackRoute: RouteRuntime
   logger: Logger
+  readonly #rootLogger: Logger
   readonly #sessions = new Set<Session>()
   #nextId = 1
   #learnedCapabilities: number | undefined
   #learnedVersion: string | undefined
   #draining = false
 
-  private constructor(readonly listener: ListenerConfig, logger: Logger, routes: RouteRuntime[]) {
+  private constructor(listener: ListenerConfig, logger: Logger, rootLogger: Logger, routes: RouteRuntime[]) {
     this.logger = logger
-    this.routes = routes
+    this.#rootLogger = rootLogger
     this.greeting = listener.greeting
+    this.routes = routes
+    this.fallbackRoute = routes[0]!
+    this.maxHandshakeBytes = 0
+    this.handshakeTimeoutMs = 0
+    this.#setRoutes(routes)
+  }
+
+  #setRoutes(routes: RouteRuntime[]): void {
+    this.routes = routes
     this.maxHandshakeBytes = Math.max(...routes.map((r) => r.config.maxHandshakeBytes))
     this.handshakeTimeoutMs = Math.max(...routes.map((r) => r.config.timeouts.handshakeMs))
     this.fallbackRoute = routes.find((r) => r.config.default) ?? routes[0]!
+  }
+
+  /**
+   * Applies a changed route set of a shared listener in place. Unchanged routes keep their runtime (and open
+   * connections); changed and added routes get fresh TLS material first, so a bad certificate rejects the whole
+   * update and nothing changes. Connections of changed or removed routes finish on the old settings and are
+   * closed after that route's drainTimeout, as they would be in a replaced process.
+   */
+  async update(next: ListenerConfig): Promise<void> {
+    if (next.greeting !== this.greeting) throw new GatewayError('GW_ERR_CONFIG_INVALID', 'greeting mode cannot change in place')
+    const current = new Map(this.routes.map((r) => [r.name, r]))
+    const routes: RouteRuntime[] = []
+    const retired: RouteRuntime[] = []
+    for (const config of next.routes) {
+      const old = current.get(config.name)
+      if (old && JSON.stringify(old.config) === JSON.stringify(config)) {
+        routes.push(old)
+        continue
+      }
+      const material = config.tls.mode === 'disabled' ? undefined : await TlsMaterial.load(config.name, config.tls)
+      routes.push(new RouteRuntime(config, material, this.#rootLogger.child({ route: config.name }), old?.stats))
+      if (old) retired.push(old)
+    }
+    for (const old of this.routes) if (!next.routes.some((c) => c.name === old.name)) retired.push(old)
+    if (routes.length === 0) throw new GatewayError('GW_ERR_CONFIG_INVALID', `listener ${next.key} has no routes`)
+    this.#setRoutes(routes)
+    for (const route of retired) {
+      const timer = setTimeout(() => {
+        for (const s of this.#sessions) if (s.route === route) s.abort('drain')
+      }, route.config.drainTimeoutMs)
+      timer.unref()
+    }
+    this.logger.info(
+      { routes: routes.map((r) => r.name), retired: retired.map((r) => r.name) },
+      'routes updated in place'
+    )
   }
 
   /** Loads every route's TLS material; rejects with TlsLoadError (code GW_ERR_CERT_LOAD) if any fails. */
@@ -110,7 +156,7 @@ export class ListenerEngine implements SessionHost {
       })
     )
     const engineLogger = listener.greeting === 'backend' ? routes[0]!.logger : logger.child({ listener: listener.key })
-    return new ListenerEngine(listener, engineLogger, routes)
+    return new ListenerEngine(listener, engineLogger, logger, routes)
   }
 
   /** Takes ownership of an accepted client socket. */

@@ -5,7 +5,6 @@ import { RouteStats } from '../metrics/route-stats.js'
 import type { TlsMaterial } from './tls-material.js'
 
 export class RouteRuntime {
-  readonly stats = new RouteStats()
   /** Sessions counted against maxConnections (from acceptance or routing until close). */
   open = 0
 
@@ -13,7 +12,9 @@ export class RouteRuntime {
     readonly config: RouteConfig,
     /** Absent when tls.mode is disabled. */
     public tls: TlsMaterial | undefined,
-    readonly logger: Logger
+    readonly logger: Logger,
+    /** Carried over when a route's config changes in place, so its counters never go back. */
+    readonly stats: RouteStats = new RouteStats()
   ) {}
 
   get name(): string {

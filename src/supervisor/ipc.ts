@@ -18,6 +18,11 @@ export type ToChild =
   | { type: 'drain'; timeoutMs: number }
   /** Ask for a stats snapshot; answered by a 'stats' message carrying the same id. */
   | { type: 'collect'; id: number }
+  /**
+   * Routes of a shared (gateway-greeting) listener changed: apply them in this process, so tenants that did not
+   * change keep their open connections. Answered by 'updated' with the same id.
+   */
+  | { type: 'update'; id: number; listener: ListenerConfig }
 
 export interface RouteRuntimeInfo {
   route: string
@@ -36,5 +41,6 @@ export type FromChild =
    */
   | { type: 'stats'; id: number; final?: boolean; routes: Record<string, RouteStatsSnapshot>; info: RouteRuntimeInfo[] }
   | { type: 'tls-reloaded'; route: string; ok: boolean; message?: string }
+  | { type: 'updated'; id: number; ok: boolean; message?: string }
   | { type: 'draining'; open: number }
   | { type: 'drained' }

@@ -62,7 +62,8 @@ function asErrorCode(code: string): ErrorCode {
 }
 
 export class ListenerProcess {
-  readonly listener: ListenerConfig
+  /** Replaced by update(): a restart after a crash then starts with the routes in force. */
+  listener: ListenerConfig
   readonly #opts: ListenerProcessOptions
   readonly #logger: Logger
   readonly #backoff: Backoff
@@ -73,6 +74,7 @@ export class ListenerProcess {
   #everReady = false
   #collectSeq = 0
   #pendingCollect = new Map<number, (stats: ChildStats | undefined) => void>()
+  #pendingUpdate = new Map<number, (result: { ok: boolean; message?: string }) => void>()
   #exited: Promise<void> = Promise.resolve()
   /** Last runtime info reported, for the admin view between collections. */
   lastInfo: RouteRuntimeInfo[] = []
@@ -184,6 +186,9 @@ export class ListenerProcess {
             this.#pendingCollect.get(msg.id)?.(stats)
             return
           }
+          case 'updated':
+            this.#pendingUpdate.get(msg.id)?.({ ok: msg.ok, message: msg.message })
+            return
           case 'tls-reloaded':
             // The child logs details; the supervisor only needs to know it is done.
             return
@@ -200,6 +205,8 @@ export class ListenerProcess {
         this.lastInfo = this.lastInfo.map((i) => ({ ...i, open: 0 }))
         for (const done of this.#pendingCollect.values()) done(undefined)
         this.#pendingCollect.clear()
+        for (const done of this.#pendingUpdate.values()) done({ ok: false, message: 'child exited' })
+        this.#pendingUpdate.clear()
         this.#opts.hooks?.exited?.(childId)
         const expected = this.#state === 'draining' || this.#state === 'stopped'
         log[expected ? 'info' : 'error']({ childId, code, signal }, 'child exited')
@@ -246,6 +253,26 @@ export class ListenerProcess {
       }
       this.#pendingCollect.set(id, done)
       if (!this.#send({ type: 'collect', id })) done(undefined)
+    })
+  }
+
+  /**
+   * Applies a new route set of a shared listener inside the running child (see ListenerEngine.update).
+   * Resolves with the child's verdict; on failure the child keeps its previous routes.
+   */
+  update(next: ListenerConfig, timeoutMs = 15_000): Promise<{ ok: boolean; message?: string }> {
+    const id = ++this.#collectSeq
+    if (this.#state !== 'ready') return Promise.resolve({ ok: false, message: `child is ${this.#state}` })
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done({ ok: false, message: 'no answer from the child' }), timeoutMs)
+      const done = (result: { ok: boolean; message?: string }) => {
+        clearTimeout(timer)
+        this.#pendingUpdate.delete(id)
+        if (result.ok) this.listener = next
+        resolve(result)
+      }
+      this.#pendingUpdate.set(id, done)
+      if (!this.#send({ type: 'update', id, listener: next })) done({ ok: false, message: 'child not connected' })
     })
   }
 

@@ -246,6 +246,18 @@ export class Supervisor implements SupervisorView {
     const old = slot.current
     if (!old || !slot.handle) return this.#bindAndStart(slot, next)
     if (listenerFingerprint(old.listener) === listenerFingerprint(next)) return true
+    if (old.listener.greeting === 'gateway' && next.greeting === 'gateway' && old.state === 'ready') {
+      // A shared listener serves several tenants: replacing its process would cut every tenant's sessions
+      // after drainTimeout. Apply the route changes inside the running child instead.
+      const hashes = await hashTlsFiles(next)
+      const result = await old.update(next)
+      if (result.ok) {
+        slot.tlsHashes = hashes
+        return true
+      }
+      this.#log.error({ ...routeFields(next), reason: result.message }, 'in-place route update failed, previous routes keep serving')
+      return false
+    }
     const proc = this.#newProcess(next, slot.handle)
     try {
       const hashes = await hashTlsFiles(next)
