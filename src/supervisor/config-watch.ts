@@ -23,6 +23,11 @@ export interface ConfigWatchOptions {
   logger: Logger
   /** Quiet time after the last event before files are compared. */
   debounceMs?: number
+  /**
+   * sha256 of the config content actually running (hashed before it was loaded). Defaults to the file's content
+   * when the watch starts; passing it makes check() report an edit saved in between.
+   */
+  configHash?: string
 }
 
 export interface ConfigWatchEvents {
@@ -73,11 +78,11 @@ export class ConfigWatch extends EventEmitter<ConfigWatchEvents> {
   /** Starts watching; resolves once the initial hashes are taken and the watcher is ready. */
   static async start(opts: ConfigWatchOptions): Promise<ConfigWatch> {
     const w = new ConfigWatch(opts)
-    await w.#open(opts.files)
+    await w.#open(opts.files, opts.configHash)
     return w
   }
 
-  async #open(files: readonly string[]): Promise<void> {
+  async #open(files: readonly string[], configHash: string | undefined): Promise<void> {
     this.#watcher = watch([], {
       ignoreInitial: true,
       depth: 0,
@@ -96,7 +101,7 @@ export class ConfigWatch extends EventEmitter<ConfigWatchEvents> {
         resolve()
       })
     })
-    this.#hashes.set(this.#configPath, await hashFile(this.#configPath))
+    this.#hashes.set(this.#configPath, configHash ?? (await hashFile(this.#configPath)))
     await this.setFiles(files)
     await ready
   }

@@ -10,7 +10,7 @@ import { startAdminServer, type AdminServer } from '../admin/server.js'
 import { ConfigError } from '../errors.js'
 import { createLogger, type Logger } from '../log.js'
 import { MetricsAggregator } from '../metrics/aggregator.js'
-import { ConfigWatch } from './config-watch.js'
+import { ConfigWatch, hashFile } from './config-watch.js'
 import { installSignalHandlers, type ShutdownSignal } from './signals.js'
 import { Supervisor } from './supervisor.js'
 
@@ -43,6 +43,9 @@ function flush(logger: Logger): Promise<void> {
 
 /** Runs the gateway until it is stopped; resolves with the exit code. */
 export async function runSupervisor(opts: RunOptions): Promise<number> {
+  // Hashed before loading: an edit saved while the gateway starts differs from it and is applied once the watch
+  // runs (at worst one no-op reload), instead of becoming the watch's baseline while the old content runs.
+  const loadedHash = await hashFile(opts.configPath)
   let config: GatewayConfig
   try {
     config = await loadConfigFile(opts.configPath)
@@ -140,7 +143,7 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
       shutdown('startup-failure', EXIT_CODES.nothingStarted)
     } else if (!shuttingDown) {
       await startAdmin(config)
-      watch = await ConfigWatch.start({ configPath: config.sourcePath, files: watchedFiles(config), logger })
+      watch = await ConfigWatch.start({ configPath: config.sourcePath, files: watchedFiles(config), logger, configHash: loadedHash })
       watch.on('config', () => {
         logger.info({ trigger: 'file', file: config.sourcePath }, 'configuration file changed')
         void supervisor.reload('file')
@@ -151,6 +154,11 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
       })
       // A signal may have arrived while the watcher was starting; shutdown() closed whatever existed then.
       if (shuttingDown) await watch.close()
+      else {
+        // Catch up with edits saved while the children started, before the watch existed.
+        void watch.check()
+        void supervisor.checkTls()
+      }
     }
     return await exited
   } finally {
