@@ -16,7 +16,7 @@
  * Options: --quick (smoke run), --key-type rsa2048|ecdsa-p256, --profile (node --cpu-prof of the route
  * child, one fresh gateway per load, summarised; with perf installed also a native breakdown), --syscalls
  * (with --profile: one more pass per load under `strace -c`, syscalls per query / connection / MiB), --rounds N, --ps-seconds S, --conn-seconds S,
- * --bulk-seconds S, --threads 8,64, --conn-concurrency N, --idle 1000,10000, --loads ps,conn,bulk,idle,
+ * --bulk-seconds S, --socat-buffer BYTES (socat -b; default 8192), --threads 8,64, --conn-concurrency N, --idle 1000,10000, --loads ps,conn,bulk,idle,
  * --keep (keep the scratch dir), --json FILE.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
@@ -57,6 +57,8 @@ interface Options {
   loads: Set<LoadName>
   profile: boolean
   syscalls: boolean
+  /** socat's -b (transfer block size; its default is 8192). */
+  socatBuffer?: number
   keep: boolean
   json?: string
   budgetSeconds: number
@@ -128,6 +130,9 @@ function parseOptions(argv: string[]): Options {
       case '--syscalls':
         o.profile = true
         o.syscalls = true
+        break
+      case '--socat-buffer':
+        o.socatBuffer = Number(v())
         break
       case '--keep':
         o.keep = true
@@ -844,7 +849,7 @@ async function main(): Promise<number> {
     cleanups.push(() => gateway.stop())
     const freshRss = rssBytes(gateway.measuredPid) ?? NaN
     log(`gateway supervisor pid ${gateway.pid}, route child pid ${gateway.measuredPid} on 127.0.0.1:${gateway.port}`)
-    const socat = await startSocat(dir, db.port)
+    const socat = await startSocat(dir, db.port, opts.socatBuffer)
     cleanups.push(() => socat.stop())
     log(`socat pid ${socat.pid} on 127.0.0.1:${socat.port}`)
 
@@ -902,6 +907,7 @@ async function main(): Promise<number> {
       `Gateway revision: ${gatewayRevision()}; machine load average at start ${loadAtStart}, at end ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`,
       `Certificates: ${opts.keyType} (MariaDB and the gateway use the same server certificate). ${tlsInfo.join('; ')}`,
       mysql2Note,
+      ...(opts.socatBuffer ? [`socat runs with -b ${opts.socatBuffer} (its default transfer block is 8192 bytes).`] : []),
       `Durations: point selects ${opts.psSeconds} s, new connections ${opts.connSeconds} s at concurrency ${opts.connConcurrency}, ` +
         `bulk >= ${opts.bulkMinQueries} queries and >= ${opts.bulkSeconds} s; ${opts.rounds} rounds (A B C D, then D C B A); elapsed ${elapsed.toFixed(0)} s`,
       '',

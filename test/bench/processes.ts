@@ -144,13 +144,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Proc & { super
 }
 
 /** `socat TCP-LISTEN:port,bind=127.0.0.1,reuseaddr,fork TCP:127.0.0.1:backend`: a bare TCP hop. */
-export async function startSocat(dir: string, backendPort: number): Promise<Proc> {
+export async function startSocat(dir: string, backendPort: number, bufferBytes?: number): Promise<Proc> {
   const port = await freePort()
   const logFile = path.join(dir, 'socat.log')
   const log = createWriteStream(logFile)
   const child = spawn(
     'socat',
-    [`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,backlog=1024,nodelay`, `TCP:127.0.0.1:${backendPort},nodelay`],
+    [...(bufferBytes ? ['-b', String(bufferBytes)] : []), `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,fork,backlog=1024,nodelay`, `TCP:127.0.0.1:${backendPort},nodelay`],
     { stdio: ['ignore', 'pipe', 'pipe'] }
   )
   child.stdout!.pipe(log)
