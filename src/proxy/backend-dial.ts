@@ -7,6 +7,7 @@ import tls from 'node:tls'
 import { readFileSync } from 'node:fs'
 import type { BackendTlsConfig, HostPort } from '../config/types.js'
 import { BackendError } from '../errors.js'
+import { RELAY_HIGH_WATER_MARK } from './relay.js'
 
 export function dialBackend(
   target: HostPort,
@@ -15,7 +16,15 @@ export function dialBackend(
   signal: { aborted: boolean }
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: target.host, port: target.port, noDelay: true, keepAlive, keepAliveInitialDelay: 30_000 })
+    const socket = net.connect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      keepAlive,
+      keepAliveInitialDelay: 30_000,
+      // Not in @types/node's NetConnectOpts, but passed through to the stream (see relay.ts).
+      highWaterMark: RELAY_HIGH_WATER_MARK,
+    } as net.NetConnectOpts)
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new BackendError('GW_ERR_BACKEND_TIMEOUT', `no TCP connection within ${timeoutMs} ms`))

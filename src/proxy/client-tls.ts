@@ -6,6 +6,7 @@
 import tls from 'node:tls'
 import { GatewayError } from '../errors.js'
 import type { Leg } from './leg.js'
+import { RELAY_HIGH_WATER_MARK } from './relay.js'
 
 export interface ClientTlsOptions {
   secureContext?: tls.SecureContext
@@ -25,13 +26,17 @@ export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<t
   if (leftover.length > 0) raw.unshift(leftover)
   const socket = new tls.TLSSocket(raw, {
     isServer: true,
+    // The default 16 KiB write buffer is smaller than one 64 KiB backend read, so every chunk of a large
+    // result would pause the backend and wait for 'drain' (two epoll_ctl calls per chunk). Buffer up to
+    // RELAY_HIGH_WATER_MARK before pushing back; nothing is allocated until it is used.
+    highWaterMark: RELAY_HIGH_WATER_MARK,
     secureContext: options.secureContext,
     SNICallback: options.SNICallback,
     requestCert: options.requireClientCert || options.requestClientCert === true,
     // With this set OpenSSL itself fails the handshake when no certificate is sent; an untrusted one is
     // caught by the `authorized` check below (Node defers chain verification to JS).
     rejectUnauthorized: options.requireClientCert,
-  })
+  } as tls.TLSSocketOptions & { highWaterMark: number })
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       cleanup()
@@ -53,7 +58,6 @@ export function upgradeClientTls(leg: Leg, options: ClientTlsOptions): Promise<t
         }
         socket.authorized = true
       }
-      socket.setNoDelay(true)
       resolve(socket)
     }
     const cleanup = (): void => {

@@ -16,6 +16,9 @@ export interface RelayCallbacks {
   inspectClient?: (chunk: Buffer) => boolean
 }
 
+/** Write-buffer size at which the relay pauses the other side (see client-tls.ts and backend-dial.ts). */
+export const RELAY_HIGH_WATER_MARK = 256 * 1024
+
 /** A FIN from one side that the other never answers would pin both sockets forever. */
 const HALF_CLOSE_GRACE_MS = 30_000
 
@@ -69,7 +72,7 @@ export class Relay {
     dst.on('drain', () => src.resume())
     src.on('end', () => {
       this.#closedBy ??= side
-      dst.end()
+      if (!dst.writableEnded) dst.end()
     })
     src.on('error', (err) => this.finish('error', err))
     src.on('close', () => {
@@ -77,7 +80,7 @@ export class Relay {
       this.#closedCount++
       if (this.#closedCount === 2) this.finish(this.#closedBy)
       else if (!this.#graceTimer) {
-        dst.end()
+        if (!dst.writableEnded) dst.end()
         this.#graceTimer = setTimeout(() => this.finish(this.#closedBy ?? side), HALF_CLOSE_GRACE_MS)
         this.#graceTimer.unref()
       }
