@@ -37,6 +37,7 @@ export const BUILTIN_DEFAULTS = {
   tcpKeepAlive: true,
   greeting: 'backend' as GreetingMode,
   default: false,
+  admin: { shutdownDelay: 0 },
 } as const
 
 /** A bare port binds every IPv4 interface for routes, but only loopback for the unauthenticated admin endpoint. */
@@ -75,8 +76,14 @@ export function normalizeLog(data: Raw): { level: LogLevel; format: LogFormat } 
 
 export function normalizeAdmin(data: Raw, problems: Problems): AdminConfig | undefined {
   if (data['admin'] === undefined) return undefined
-  const listen = address(asRaw(data['admin'])['listen'], ['admin', 'listen'], ADMIN_BARE_PORT_HOST, problems)
-  return listen ? { listen } : undefined
+  const admin = asRaw(data['admin'])
+  const listen = address(admin['listen'], ['admin', 'listen'], ADMIN_BARE_PORT_HOST, problems)
+  const delay = admin['shutdownDelay']
+  // A bad delay is recorded in `problems` (the file is rejected); the listen address is still returned so the
+  // cross-checks on it report their problems in the same pass.
+  const shutdownDelayMs =
+    delay === undefined ? undefined : duration(delay, ['admin', 'shutdownDelay'], false, problems)
+  return listen ? { listen, shutdownDelayMs: shutdownDelayMs ?? BUILTIN_DEFAULTS.admin.shutdownDelay } : undefined
 }
 
 /**

@@ -84,6 +84,11 @@ export interface ListenerConfig {
 
 export interface AdminConfig {
   listen: HostPort
+  /**
+   * On SIGTERM/SIGINT, how long the listeners keep accepting after /readyz turned 503, before they stop
+   * accepting and drain; 0 (the default) closes them at once.
+   */
+  shutdownDelayMs: number
 }
 
 export interface GatewayConfig {

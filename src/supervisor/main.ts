@@ -101,9 +101,16 @@ export async function runSupervisor(opts: RunOptions): Promise<number> {
 
   const shutdown = (signal: ShutdownSignal | 'startup-failure', code: number): void => {
     shuttingDown ??= (async () => {
-      logger.info({ signal }, 'shutting down: draining every listener')
+      // The configuration in force (reloads included); before start() has run, the one loaded above.
+      const running = supervisor.config ?? config
+      const delayMs = signal === 'startup-failure' ? 0 : (running.admin?.shutdownDelayMs ?? 0)
+      if (delayMs > 0) {
+        logger.info({ signal, shutdownDelayMs: delayMs }, 'shutting down: not ready, listeners keep accepting for admin.shutdownDelay')
+      } else logger.info({ signal }, 'shutting down: draining every listener')
+      // Called before anything is awaited: /readyz turns 503 in this very tick, the delay (if any) then runs.
+      const stopped = supervisor.shutdown({ delayMs })
       await watch?.close()
-      await supervisor.shutdown()
+      await stopped
       await admin?.close()
       if (forcedCode !== undefined) return
       logger.info({ code }, 'stopped')

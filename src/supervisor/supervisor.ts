@@ -6,6 +6,7 @@
  * serialized; each one validates the whole file first and then applies planReload()'s diff, starting every
  * new child before draining the one it replaces (caddy: start new, then stop old; keep old if new fails).
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { GatewayConfig, ListenerConfig, LogLevel } from '../config/types.js'
 import { groupListeners } from '../config/types.js'
 import type { RouteView, SupervisorView } from '../admin/view.js'
@@ -64,6 +65,10 @@ export class Supervisor implements SupervisorView {
   readonly #spares: SparePool | undefined
   #config!: GatewayConfig
   #stopping = false
+  /** Set by kill(): a shutdown still in its delay returns without draining. */
+  #killed = false
+  /** Aborts the wait of shutdown()'s delay. */
+  #shutdownDelay: AbortController | undefined
   #reloadChain: Promise<unknown> = Promise.resolve()
 
   constructor(opts: SupervisorOptions) {
@@ -328,9 +333,23 @@ export class Supervisor implements SupervisorView {
     }
   }
 
-  /** Graceful stop: readiness false at once, every child drains (in parallel), handles closed. */
-  async shutdown(): Promise<void> {
+  /**
+   * Graceful stop: readiness false at once (no more reloads or start retries). With `delayMs`, the listeners
+   * keep accepting and serving that long, so a load balancer that sees /readyz fail stops sending before any
+   * client is refused; then every child drains (in parallel) and the handles close. kill() cuts the delay short.
+   */
+  async shutdown(opts: { delayMs?: number } = {}): Promise<void> {
     this.#stopping = true
+    for (const slot of this.#slots.values()) clearTimeout(slot.failed?.timer)
+    const delayMs = opts.delayMs ?? 0
+    if (delayMs > 0 && !this.#killed) {
+      const abort = new AbortController()
+      this.#shutdownDelay = abort
+      await sleep(delayMs, undefined, { signal: abort.signal }).catch(() => undefined)
+      this.#shutdownDelay = undefined
+      if (!this.#killed) this.#log.info({ delayMs }, 'shutdown delay over: draining every listener')
+    }
+    if (this.#killed) return
     this.#spares?.close()
     const drains: Promise<void>[] = []
     for (const slot of this.#slots.values()) {
@@ -344,9 +363,11 @@ export class Supervisor implements SupervisorView {
     await Promise.all(drains)
   }
 
-  /** Immediate stop (second signal): children are killed, nothing drains. */
+  /** Immediate stop (second signal): children are killed, nothing drains; a pending shutdown delay ends. */
   async kill(): Promise<void> {
     this.#stopping = true
+    this.#killed = true
+    this.#shutdownDelay?.abort()
     this.#spares?.close()
     for (const slot of this.#slots.values()) clearTimeout(slot.failed?.timer)
     await Promise.all(this.#processes().map((p) => p.kill()))

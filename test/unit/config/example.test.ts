@@ -55,7 +55,7 @@ test('after --dev-certs it validates as is', async () => {
   assert.equal(config.routes.length, 1)
   assert.deepEqual(config.routes[0]!.listen, { host: '127.0.0.1', port: 3307 })
   assert.deepEqual(config.routes[0]!.backend, { host: '127.0.0.1', port: 3306 })
-  assert.deepEqual(config.admin, { listen: { host: '127.0.0.1', port: 9090 } })
+  assert.deepEqual(config.admin, { listen: { host: '127.0.0.1', port: 9090 }, shutdownDelayMs: 0 })
   // One line per pair, naming files only; nothing that looks like key material.
   const messages = lines().map((l) => l['msg'])
   assert.deepEqual(messages, ['development ca created', 'development certificate created for localhost'])

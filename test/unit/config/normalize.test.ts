@@ -71,7 +71,7 @@ describe('defaults', () => {
     ].join('\n')
     const config = await loadConfigFile(await ws.write(yaml))
     assert.deepEqual(config.log, { level: 'debug', format: 'pretty' })
-    assert.deepEqual(config.admin, { listen: { host: '127.0.0.1', port: 9090 } })
+    assert.deepEqual(config.admin, { listen: { host: '127.0.0.1', port: 9090 }, shutdownDelayMs: 0 })
     const [a, b] = config.routes
     assert.deepEqual(a!.listen, { host: '::1', port: 3307 })
     assert.deepEqual(a!.backend, { host: 'fd00::5', port: 3306 })

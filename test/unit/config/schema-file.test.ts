@@ -44,7 +44,7 @@ test('schema defaults are the defaults the loader applies', () => {
   const defaults = new Map(referenceEntries().map((e) => [e.key, e.default.replace(/^`|`$/g, '')]))
   const expect = (key: string, value: unknown): void => {
     const documented = defaults.get(key)
-    const parsed = typeof value === 'number' && /timeouts|drainTimeout/.test(key) ? parseDuration(documented === '0' ? 0 : documented) : documented
+    const parsed = typeof value === 'number' && /timeouts|drainTimeout|shutdownDelay/.test(key) ? parseDuration(documented === '0' ? 0 : documented) : documented
     assert.equal(String(parsed), String(value), key)
   }
   for (const prefix of ['defaults', 'routes[]']) {
@@ -63,4 +63,5 @@ test('schema defaults are the defaults the loader applies', () => {
   expect('routes[].default', BUILTIN_DEFAULTS.default)
   expect('log.level', BUILTIN_DEFAULTS.log.level)
   expect('log.format', BUILTIN_DEFAULTS.log.format)
+  expect('admin.shutdownDelay', BUILTIN_DEFAULTS.admin.shutdownDelay)
 })

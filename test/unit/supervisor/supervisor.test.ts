@@ -147,4 +147,46 @@ describe('Supervisor', () => {
     held.socket.end()
     await stopped
   })
+
+  it('shutdown with a delay: not ready at once, new clients still served during the delay, refused after it', async () => {
+    const { sup } = makeSupervisor()
+    const port = await freePort()
+    await sup.start(gatewayConfig([route('a', port, { drainTimeoutMs: 3_000 })]))
+    const pid = sup.routes()[0]!.pid
+    const held = await connectAndGreet(port)
+    const delayMs = 1_500
+    const t0 = Date.now()
+    const stopped = sup.shutdown({ delayMs })
+    assert.equal(sup.ready(), false, 'not ready from the first moment')
+    // New connections, not only the held one, are accepted and served by the same child during the delay.
+    assert.equal(await greetOnce(port), `a@${pid}`)
+    await new Promise((r) => setTimeout(r, 500))
+    assert.equal(await greetOnce(port), `a@${pid}`)
+    assert.equal(sup.ready(), false)
+    assert.ok(Date.now() - t0 < delayMs, 'the probes above ran inside the delay')
+    await waitFor(() => isRefused(port), { timeoutMs: delayMs + 3_000, what: 'port refusing once the delay is over' })
+    assert.ok(Date.now() - t0 >= delayMs, `refused only after the delay (${Date.now() - t0} ms)`)
+    assert.equal(held.socket.destroyed, false, 'the open connection drains, it is not cut')
+    held.socket.end()
+    await stopped
+  })
+
+  it('kill() during the shutdown delay ends it at once, without a drain', async () => {
+    const { sup } = makeSupervisor()
+    const port = await freePort()
+    await sup.start(gatewayConfig([route('a', port, { drainTimeoutMs: 30_000 })]))
+    const held = await connectAndGreet(port)
+    held.socket.on('error', () => {})
+    let settled = false
+    const stopped = sup.shutdown({ delayMs: 60_000 }).then(() => (settled = true))
+    assert.equal(await greetOnce(port), held.line, 'still accepting inside the delay')
+    const t0 = Date.now()
+    await sup.kill()
+    await waitFor(() => settled, { timeoutMs: 2_000, what: 'shutdown() to return after kill()' })
+    assert.ok(Date.now() - t0 < 2_000)
+    assert.equal(sup.routes()[0]!.state, 'stopped', 'killed, not draining')
+    await waitFor(() => isRefused(port), { timeoutMs: 2_000, what: 'port refusing after kill' })
+    held.socket.destroy()
+    await stopped
+  })
 })
