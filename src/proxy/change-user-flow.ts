@@ -60,7 +60,7 @@ async function runChangeUser(session: Session, relay: Relay, first: Buffer, capa
     request = parseChangeUser(payload, capabilities)
   } catch {
     client.write(encodeErr(ER_UNKNOWN_COM_ERROR, '08S01', 'Unknown command'))
-    relay.resume(client.detach(), backend.detach())
+    resumeRelay(session, relay, client, backend)
     return
   }
   session.user = request.user
@@ -79,5 +79,16 @@ async function runChangeUser(session: Session, relay: Relay, first: Buffer, capa
     rsaUsed: (p) => session.log.debug({ plugin: p }, 'gateway completed RSA password exchange'),
   })
   session.log.debug({ user: request.user, ok: outcome.ok }, 'change user')
-  relay.resume(client.detach(), backend.detach())
+  resumeRelay(session, relay, client, backend)
+}
+
+/**
+ * Hands the sockets back to the relay. The relay already counted the bytes it fed the exchange and will count
+ * the remainders it is given back, so what is added here is what the exchange itself read, less the remainders.
+ */
+function resumeRelay(session: Session, relay: Relay, client: Leg, backend: Leg): void {
+  const toBackend = client.detach()
+  const toClient = backend.detach()
+  session.countExchangeBytes(client.bytesRead - toBackend.length, backend.bytesRead - toClient.length)
+  relay.resume(toBackend, toClient)
 }

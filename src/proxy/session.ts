@@ -263,6 +263,14 @@ export class Session {
     this.#relay.start(toBackend, toClient)
   }
 
+  /** Bytes read by a protocol exchange that ran outside the relay (COM_CHANGE_USER in gateway-greeting mode). */
+  countExchangeBytes(fromClient: number, fromBackend: number): void {
+    this.#bytesFromClient += fromClient
+    this.#bytesFromBackend += fromBackend
+    this.route?.stats.addBytesFromClient(fromClient)
+    this.route?.stats.addBytesFromBackend(fromBackend)
+  }
+
   #relayFinished(closedBy: ClosedBy, err?: Error): void {
     if (closedBy === 'idle') this.#outcome = 'timeout'
     if (err) this.log.debug({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'relay error')
