@@ -171,8 +171,6 @@ export class ListenerEngine implements SessionHost {
     void session.run()
   }
 
-  sessionRouted(_session: Session): void {}
-
   sessionClosed(session: Session): void {
     this.#sessions.delete(session)
     if (this.#draining && this.#sessions.size === 0) this.#onDrained?.()

@@ -15,7 +15,6 @@ export interface SessionHost {
   readonly routes: readonly RouteRuntime[]
   /** Where connections that never reach a route are counted: the default route, else the first. */
   readonly fallbackRoute: RouteRuntime
-  sessionRouted(session: Session): void
   sessionClosed(session: Session): void
   /** Gateway-greeting mode: version string and capabilities to announce. */
   gatewayGreeting(): { serverVersion: string; capabilities: number }

@@ -83,10 +83,6 @@ export class Session {
     return `${this.socket.remoteAddress}:${this.socket.remotePort}`
   }
 
-  get drainable(): boolean {
-    return this.state === 'relaying'
-  }
-
   /** Counts the connection on a route (once): at accept in transparent mode, at routing with SNI. */
   bindRoute(route: RouteRuntime): void {
     // In transparent mode the engine's logger already carries the route.
@@ -96,7 +92,6 @@ export class Session {
     this.#counted = true
     route.stats.accepted()
     route.open++
-    this.host.sessionRouted(this)
   }
 
   async run(): Promise<void> {
@@ -289,18 +284,14 @@ export class Session {
     clearTimeout(this.#deadline)
     this.state = 'closed'
     if (!this.#relay) {
-      // end() lets a pending ERR flush; destroy soon after in case the peer never reads.
-      // On TLS only the TLS socket is ended: it flushes the pending ERR record, then shuts TCP down itself.
-      // Ending the raw socket as well would shut TCP down under TLS and lose that ERR.
-      const sockets = [this.client.socket, this.backend?.socket].filter((s): s is net.Socket => !!s)
-      for (const s of sockets) {
-        if (!s.destroyed) s.end()
-        setTimeout(() => s.destroy(), 1000).unref()
-      }
-      if (this.socket !== this.client.socket) setTimeout(() => this.socket.destroy(), 1000).unref()
-      if (this.backend && !this.backend.socket.destroyed) this.backend.socket.destroy()
-    }
-    if (!this.#relay) {
+      // The backend has nothing left to receive. The client may have an ERR pending: end() lets it flush and
+      // destroy() follows in case the peer never reads. On TLS only the TLS socket is ended (it flushes the
+      // ERR record, then shuts TCP down itself); ending the raw socket too would lose that ERR.
+      this.backend?.socket.destroy()
+      const client = this.client.socket
+      if (!client.destroyed) client.end()
+      setTimeout(() => client.destroy(), 1000).unref()
+      if (this.socket !== client) setTimeout(() => this.socket.destroy(), 1000).unref()
       this.#bytesFromClient = this.client.bytesRead
       this.#bytesFromBackend = this.backend?.bytesRead ?? 0
       const route = this.route ?? this.host.fallbackRoute
