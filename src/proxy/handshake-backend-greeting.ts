@@ -87,15 +87,7 @@ export async function runBackendGreetingHandshake(session: Session): Promise<'au
     default:
       throw BAD_HANDSHAKE()
   }
-  let hr: HandshakeResponse
-  try {
-    hr = parseHandshakeResponse(responsePayload)
-  } catch (err) {
-    if (err instanceof MalformedPacketError) throw BAD_HANDSHAKE()
-    throw err
-  }
-  session.user = hr.user
-  session.database = hr.database
+  const hr = readHandshakeResponse(session, responsePayload)
 
   const clientOnTls = session.clientTls !== undefined
   if (route.config.backendTls.mode !== 'disabled') await startBackendTls(session, route, responsePayload)
@@ -160,6 +152,20 @@ async function refuseAfterOwnGreeting(session: Session, route: RouteRuntime, rea
   }
   session.rejectClient(reason.code, reason.sqlState, reason.message, reason.outcome)
   return 'rejected'
+}
+
+/** Parses the client's HandshakeResponse (1043 if malformed) and notes who is logging in, for the logs. */
+export function readHandshakeResponse(session: Session, payload: Buffer): HandshakeResponse {
+  let hr: HandshakeResponse
+  try {
+    hr = parseHandshakeResponse(payload)
+  } catch (err) {
+    if (err instanceof MalformedPacketError) throw BAD_HANDSHAKE()
+    throw err
+  }
+  session.user = hr.user
+  session.database = hr.database
+  return hr
 }
 
 export async function startClientTls(session: Session, route: RouteRuntime): Promise<void> {

@@ -34,15 +34,12 @@ import {
   classifyFirstPacket,
   encodeHandshakeResponse,
   hasSslFlag,
-  parseHandshakeResponse,
   withClientSsl,
-  type HandshakeResponse,
 } from '../protocol/handshake-response.js'
-import { MalformedPacketError } from '../protocol/buffer-reader.js'
 import { relayAuth } from './auth-relay.js'
 import { openBackend, startBackendTls } from './backend-leg.js'
 import { peerVerifyError, upgradeClientTls } from './client-tls.js'
-import { BAD_HANDSHAKE, INSECURE_TRANSPORT, noteClientTls } from './handshake-backend-greeting.js'
+import { BAD_HANDSHAKE, INSECURE_TRANSPORT, noteClientTls, readHandshakeResponse } from './handshake-backend-greeting.js'
 import { LegClosedError } from './leg.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ClientFacingError } from './session-types.js'
@@ -108,15 +105,7 @@ export async function runGatewayGreetingHandshake(session: Session): Promise<'au
   if (route.open > route.config.maxConnections) {
     throw new ClientFacingError(ER_CON_COUNT_ERROR, '08004', 'Too many connections', 'limit')
   }
-  let hr: HandshakeResponse
-  try {
-    hr = parseHandshakeResponse(responsePayload)
-  } catch (err) {
-    if (err instanceof MalformedPacketError) throw BAD_HANDSHAKE()
-    throw err
-  }
-  session.user = hr.user
-  session.database = hr.database
+  const hr = readHandshakeResponse(session, responsePayload)
   if (!(hr.capabilities & CLIENT_PROTOCOL_41) || !(hr.capabilities & CLIENT_PLUGIN_AUTH)) {
     throw new ClientFacingError(
       ER_NOT_SUPPORTED_AUTH_MODE,
