@@ -9,6 +9,9 @@ import type { BackendTlsConfig, HostPort } from '../config/types.js'
 import { BackendError } from '../errors.js'
 import { RELAY_HIGH_WATER_MARK } from './relay.js'
 
+/** Idle time before the first keepalive probe, on both legs. */
+export const TCP_KEEPALIVE_DELAY_MS = 30_000
+
 export function dialBackend(
   target: HostPort,
   timeoutMs: number,
@@ -21,7 +24,7 @@ export function dialBackend(
       port: target.port,
       noDelay: true,
       keepAlive,
-      keepAliveInitialDelay: 30_000,
+      keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
       // Not in @types/node's NetConnectOpts, but passed through to the stream (see relay.ts).
       highWaterMark: RELAY_HIGH_WATER_MARK,
     } as net.NetConnectOpts)

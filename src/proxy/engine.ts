@@ -83,6 +83,7 @@ export class ListenerEngine implements SessionHost {
   readonly greeting
   maxHandshakeBytes: number
   handshakeTimeoutMs: number
+  tcpKeepAlive = true
   fallbackRoute: RouteRuntime
   logger: Logger
   readonly #rootLogger: Logger
@@ -107,6 +108,7 @@ export class ListenerEngine implements SessionHost {
     this.routes = routes
     this.maxHandshakeBytes = Math.max(...routes.map((r) => r.config.maxHandshakeBytes))
     this.handshakeTimeoutMs = Math.max(...routes.map((r) => r.config.timeouts.handshakeMs))
+    this.tcpKeepAlive = routes.some((r) => r.config.tcpKeepAlive)
     this.fallbackRoute = routes.find((r) => r.config.default) ?? routes[0]!
   }
 

@@ -12,6 +12,8 @@ export interface SessionHost {
   readonly greeting: GreetingMode
   readonly maxHandshakeBytes: number
   readonly handshakeTimeoutMs: number
+  /** TCP keepalive on accepted client sockets (any route of the listener asking for it). */
+  readonly tcpKeepAlive: boolean
   readonly routes: readonly RouteRuntime[]
   /** Where connections that never reach a route are counted: the default route, else the first. */
   readonly fallbackRoute: RouteRuntime

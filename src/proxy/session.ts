@@ -24,6 +24,7 @@ import {
 } from '../protocol/constants.js'
 import { Leg, LegClosedError, SequenceError } from './leg.js'
 import { Relay, type ClosedBy } from './relay.js'
+import { TCP_KEEPALIVE_DELAY_MS } from './backend-dial.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { type SessionHost, ClientFacingError } from './session-types.js'
 import { runBackendGreetingHandshake } from './handshake-backend-greeting.js'
@@ -76,6 +77,8 @@ export class Session {
   ) {
     this.log = host.logger.child({ conn: id })
     socket.setNoDelay(true)
+    // Dead clients (a laptop that went to sleep) must not pin a backend session forever.
+    if (host.tcpKeepAlive) socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
     this.client = new Leg('client', socket, host.maxHandshakeBytes)
   }
 

@@ -1,12 +1,15 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import mysql from 'mysql2/promise'
 import * as mariadb from 'mariadb'
 import { testEnv } from '../helpers/env.js'
 import { createAccount, harnessMariaDb, type Account } from '../helpers/mariadb.js'
 import { routeConfig, startEngine, type RunningEngine } from '../helpers/engine.js'
 
+const execFileAsync = promisify(execFile)
 const env = testEnv()
 const db = harnessMariaDb(env)
 const ca = readFileSync(env.pki.caCert)
@@ -67,5 +70,16 @@ describe('transparent route, TLS required', () => {
     const closed = gw.logs.find((l) => l.outcome === 'rejected_insecure')
     assert.ok(closed, 'a closed line with outcome rejected_insecure')
     assert.ok(Number(await db.statusVar('Connections')) >= before)
+  })
+
+  test('TCP keepalive is on for the accepted client socket (tcpKeepAlive defaults to true)', async () => {
+    const c = await mysql.createConnection({ host: gw.host, port: gw.port, ...native, ssl: { ca } })
+    try {
+      // `ss -o` shows a keepalive timer only on sockets with SO_KEEPALIVE set.
+      const { stdout } = await execFileAsync('ss', ['-tnoH', 'state', 'established', `( sport = :${gw.port} )`], { timeout: 5000 })
+      assert.match(stdout, /timer:\(keepalive/, stdout)
+    } finally {
+      await c.end()
+    }
   })
 })
