@@ -19,6 +19,7 @@ import { connectTls, queryOnce } from './support/clients.js'
 import { writeAtomic } from './support/config-files.js'
 import { startGateway, type GatewayRun, type LogLine } from './support/gateway-run.js'
 import { metricsYaml, routeCert, scrape, scrapeUntil, val, type MaRoute, type RouteCert } from './support/metrics-admin.js'
+import { alive } from './support/probes.js'
 
 const env = testEnv()
 const db = harnessMariaDb(env)
@@ -60,15 +61,6 @@ after(async () => {
 
 const byName = async (): Promise<Record<string, RouteView>> => Object.fromEntries((await gw.routes()).map((r) => [r.name, r]))
 const logged = (match: (l: LogLine) => boolean, since = 0): LogLine | undefined => gw.logs.slice(since).find(match)
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 test('supervisor logs child started and child ready for every route at startup', () => {
   for (const r of routes) {

@@ -5,7 +5,6 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import net from 'node:net'
 import path from 'node:path'
 import { testEnv, tmpDir } from '../helpers/env.js'
 import { freePort } from '../helpers/cli.js'
@@ -14,6 +13,7 @@ import { waitFor } from '../helpers/wait.js'
 import { connectTls } from './support/clients.js'
 import { gatewayYaml, writeInPlace } from './support/config-files.js'
 import { startGateway } from './support/gateway-run.js'
+import { alive, refused } from './support/probes.js'
 
 const env = testEnv()
 const db = harnessMariaDb(env)
@@ -28,26 +28,6 @@ after(async () => {
   await db.query(`DROP DATABASE IF EXISTS ${schema}`)
   await db.close()
 })
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.on('connect', () => {
-      s.destroy()
-      resolve(false)
-    })
-    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
-  })
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 test('SIGTERM drains: the open transaction commits during the drain, then exit 0', async () => {
   const configPath = path.join(tmpDir('sigterm-drain'), 'gateway.yaml')

@@ -5,7 +5,6 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import path from 'node:path'
 import { testEnv, tmpDir } from '../helpers/env.js'
 import { freePort } from '../helpers/cli.js'
@@ -14,6 +13,7 @@ import { waitFor } from '../helpers/wait.js'
 import { connectTls, queryOnce } from './support/clients.js'
 import { gatewayYaml, writeInPlace } from './support/config-files.js'
 import { startGateway, type GatewayRun } from './support/gateway-run.js'
+import { refused } from './support/probes.js'
 
 const env = testEnv()
 const db = harnessMariaDb(env)
@@ -24,27 +24,6 @@ before(async () => {
 after(async () => {
   await db.close()
 })
-
-/** true when the connect is refused, false when accepted; bounded. */
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1')
-    const timer = setTimeout(() => {
-      s.destroy()
-      reject(new Error(`connect to ${port} neither accepted nor refused within 2 s`))
-    }, 2_000)
-    s.on('connect', () => {
-      clearTimeout(timer)
-      s.destroy()
-      resolve(false)
-    })
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      clearTimeout(timer)
-      if (err.code === 'ECONNREFUSED') resolve(true)
-      else reject(err)
-    })
-  })
-}
 
 /** One route and the admin endpoint with `shutdownDelay` set. */
 async function start(name: string, shutdownDelay: string, drainTimeout: string): Promise<{ gw: GatewayRun; port: number }> {

@@ -5,7 +5,6 @@
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, readFileSync } from 'node:fs'
-import net from 'node:net'
 import path from 'node:path'
 import { testEnv, tmpDir } from '../helpers/env.js'
 import { freePort } from '../helpers/cli.js'
@@ -14,6 +13,7 @@ import { waitFor } from '../helpers/wait.js'
 import { connectTls } from './support/clients.js'
 import { gatewayYaml, writeInPlace } from './support/config-files.js'
 import { startGateway } from './support/gateway-run.js'
+import { alive, refused } from './support/probes.js'
 
 const env = testEnv()
 const db = harnessMariaDb(env)
@@ -36,26 +36,6 @@ function childrenOf(ppid: number): number[] {
     }
   }
   return pids
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1')
-    s.on('connect', () => {
-      s.destroy()
-      resolve(false)
-    })
-    s.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'))
-  })
 }
 
 test('supervisor killed with SIGKILL: children stop accepting, finish the open session, exit', async () => {
