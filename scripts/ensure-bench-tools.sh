@@ -5,7 +5,8 @@
 # silently drops a target would print a table that compares nothing.
 set -euo pipefail
 
-have() { command -v "$1" >/dev/null 2>&1; }
+# shellcheck source=lib/apt-install.sh
+source "${BASH_SOURCE[0]%/*}/lib/apt-install.sh"
 
 missing=()
 for bin in sysbench socat; do
@@ -14,27 +15,7 @@ done
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 echo "ensure-bench-tools: missing: ${missing[*]}; installing them with apt-get" >&2
-if ! have apt-get; then
-  echo "ensure-bench-tools: apt-get not found; install ${missing[*]} by hand" >&2
-  exit 1
-fi
-sudo=()
-if [ "$(id -u)" -ne 0 ]; then
-  if ! have sudo; then
-    echo "ensure-bench-tools: not root and sudo is not installed; cannot install packages" >&2
-    exit 1
-  fi
-  sudo=(sudo env DEBIAN_FRONTEND=noninteractive)
-fi
-# Bounded so a stuck mirror or dpkg lock fails instead of hanging.
-if ! timeout 900 "${sudo[@]}" apt-get update; then
-  echo "ensure-bench-tools: apt-get update failed" >&2
-  exit 1
-fi
-if ! DEBIAN_FRONTEND=noninteractive timeout 900 "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
-  echo "ensure-bench-tools: apt-get install failed" >&2
-  exit 1
-fi
+apt_install ensure-bench-tools "${missing[@]}"
 for bin in "${missing[@]}"; do
   if ! have "$bin"; then
     echo "ensure-bench-tools: still missing after install: $bin" >&2
