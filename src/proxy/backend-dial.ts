@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs'
 import type { BackendTlsConfig, HostPort } from '../config/types.js'
 import { BackendError } from '../errors.js'
 import { RELAY_HIGH_WATER_MARK } from './relay.js'
+import type { BackendReads } from './backend-reads.js'
 
 /** Idle time before the first keepalive probe, on both legs. */
 export const TCP_KEEPALIVE_DELAY_MS = 30_000
@@ -16,7 +17,8 @@ export function dialBackend(
   target: HostPort,
   timeoutMs: number,
   keepAlive: boolean,
-  signal: { aborted: boolean }
+  signal: { aborted: boolean },
+  reads?: BackendReads
 ): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({
@@ -27,7 +29,10 @@ export function dialBackend(
       keepAliveInitialDelay: TCP_KEEPALIVE_DELAY_MS,
       // Not in @types/node's NetConnectOpts, but passed through to the stream (see relay.ts).
       highWaterMark: RELAY_HIGH_WATER_MARK,
+      // A TLS backend leg is read by the TLS layer, which never calls onread: only plain legs share the buffer.
+      onread: reads?.onread,
     } as net.NetConnectOpts)
+    reads?.bind(socket)
     const timer = setTimeout(() => {
       socket.destroy()
       reject(new BackendError('GW_ERR_BACKEND_TIMEOUT', `no TCP connection within ${timeoutMs} ms`))

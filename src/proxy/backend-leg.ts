@@ -6,6 +6,7 @@ import { parseErr } from '../protocol/err-packet.js'
 import { parseGreeting, type Greeting } from '../protocol/greeting.js'
 import { sslRequestFor } from '../protocol/handshake-response.js'
 import { dialBackend, upgradeBackend } from './backend-dial.js'
+import { BackendReads } from './backend-reads.js'
 import { Leg, LegClosedError } from './leg.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { ClientFacingError } from './session-types.js'
@@ -23,8 +24,9 @@ export async function openBackend(session: Session, route: RouteRuntime): Promis
   session.state = 'connecting-backend'
   const started = performance.now()
   let socket
+  const reads = cfg.backendTls.mode === 'disabled' ? new BackendReads() : undefined
   try {
-    socket = await dialBackend(cfg.backend, cfg.timeouts.connectMs, cfg.tcpKeepAlive, { get aborted() { return session.state === 'closed' } })
+    socket = await dialBackend(cfg.backend, cfg.timeouts.connectMs, cfg.tcpKeepAlive, { get aborted() { return session.state === 'closed' } }, reads)
   } catch (err) {
     const reason = err instanceof BackendError ? err.message : 'connection failed'
     session.log.warn({ err: { code: (err as BackendError).code, message: reason } }, 'backend unavailable')
@@ -33,6 +35,7 @@ export async function openBackend(session: Session, route: RouteRuntime): Promis
   route.stats.backendConnected((performance.now() - started) / 1000)
   const leg = new Leg('backend', socket, session.host.maxHandshakeBytes)
   session.backend = leg
+  session.backendReads = reads
   session.state = 'awaiting-backend-greeting'
   // timeouts.connect covers the greeting too: a backend that accepts TCP but never speaks is unavailable.
   const remainingMs = Math.max(1, cfg.timeouts.connectMs - (performance.now() - started))

@@ -5,6 +5,8 @@
  * once, by finish(), whatever happens first.
  */
 import type net from 'node:net'
+import tls from 'node:tls'
+import type { BackendReads } from './backend-reads.js'
 
 export type ClosedBy = 'client' | 'backend' | 'idle' | 'error' | 'drain'
 
@@ -29,12 +31,14 @@ export class Relay {
   #graceTimer: NodeJS.Timeout | null = null
   #onClientData: ((chunk: Buffer) => void) | null = null
   #onBackendData: ((chunk: Buffer) => void) | null = null
+  #backendDirect: ((bytes: Buffer) => boolean) | null = null
 
   constructor(
     readonly client: net.Socket,
     readonly backend: net.Socket,
     private readonly cb: RelayCallbacks,
-    idleMs: number
+    idleMs: number,
+    private readonly backendReads?: BackendReads
   ) {
     this.#pipe(client, backend, 'client')
     this.#pipe(backend, client, 'backend')
@@ -54,6 +58,10 @@ export class Relay {
       this.cb.fromBackend(toClient.length)
       this.client.write(toClient)
     }
+    if (this.#backendDirect) {
+      // Anything the stream buffered before the switch to direct reads would otherwise never be delivered.
+      for (let chunk: Buffer | null; (chunk = this.backend.read() as Buffer | null) !== null; ) this.#backendDirect(chunk)
+    }
     this.client.resume()
     this.backend.resume()
   }
@@ -68,7 +76,19 @@ export class Relay {
     }
     if (side === 'client') this.#onClientData = onData
     else this.#onBackendData = onData
-    src.on('data', onData)
+    if (side === 'backend' && this.backendReads) {
+      // Bytes in the shared read buffer are overwritten by the next read. A TLS socket that is not busy hands
+      // them to OpenSSL, which copies them during write(); a plain socket may keep a pointer for an async
+      // write(2), and a busy one queues the chunk itself, so those get a copy.
+      const encrypts = dst instanceof tls.TLSSocket
+      this.#backendDirect = (bytes) => {
+        count(bytes.length)
+        const owned = encrypts && dst.writableLength === 0 && dst.writableCorked === 0
+        // false stops reading (readStop) until 'drain' resumes the socket.
+        return dst.write(owned ? bytes : Buffer.from(bytes))
+      }
+      this.backendReads.direct = this.#backendDirect
+    } else src.on('data', onData)
     dst.on('drain', () => src.resume())
     src.on('end', () => {
       this.#closedBy ??= side
@@ -93,7 +113,8 @@ export class Relay {
    */
   suspend(): void {
     this.client.off('data', this.#onClientData!)
-    this.backend.off('data', this.#onBackendData!)
+    if (this.backendReads) this.backendReads.direct = null
+    else this.backend.off('data', this.#onBackendData!)
     this.client.pause()
     this.backend.pause()
   }
@@ -101,7 +122,8 @@ export class Relay {
   resume(toBackend: Buffer, toClient: Buffer): void {
     if (this.#finished) return
     this.client.on('data', this.#onClientData!)
-    this.backend.on('data', this.#onBackendData!)
+    if (this.backendReads) this.backendReads.direct = this.#backendDirect
+    else this.backend.on('data', this.#onBackendData!)
     this.start(toBackend, toClient)
   }
 

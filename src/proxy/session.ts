@@ -24,7 +24,7 @@ import {
 } from '../protocol/constants.js'
 import { Leg, LegClosedError, SequenceError } from './leg.js'
 import { Relay, type ClosedBy } from './relay.js'
-import { TCP_KEEPALIVE_DELAY_MS } from './backend-dial.js'
+import type { BackendReads } from './backend-reads.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { type SessionHost, ClientFacingError } from './session-types.js'
 import { runBackendGreetingHandshake } from './handshake-backend-greeting.js'
@@ -50,6 +50,8 @@ export class Session {
   backend: Leg | undefined
   clientTls: tls.TLSSocket | undefined
   backendOnTls = false
+  /** Set on a plain backend leg: its reads use the shared buffer (backend-reads.ts). */
+  backendReads: BackendReads | undefined
   user: string | undefined
   database: string | undefined
   servername: string | undefined
@@ -76,9 +78,7 @@ export class Session {
     readonly socket: net.Socket
   ) {
     this.log = host.logger.child({ conn: id })
-    socket.setNoDelay(true)
-    // Dead clients (a laptop that went to sleep) must not pin a backend session forever.
-    if (host.tcpKeepAlive) socket.setKeepAlive(true, TCP_KEEPALIVE_DELAY_MS)
+    host.prepareClientSocket(socket)
     this.client = new Leg('client', socket, host.maxHandshakeBytes)
   }
 
@@ -256,7 +256,8 @@ export class Session {
         finished: (closedBy, err) => this.#relayFinished(closedBy, err),
         inspectClient: watch?.inspect,
       },
-      route.config.timeouts.idleMs
+      route.config.timeouts.idleMs,
+      this.backendReads
     )
     this.#relay.start(toBackend, toClient)
   }
