@@ -66,6 +66,7 @@ async function start(msg: Extract<ToChild, { type: 'start' }>, handle: unknown):
   // A drain that arrived while certificates were loading wins: never start listening after it.
   if (stopping) return
   const eng = engine
+  eng.presetListener(handle)
   server = net.createServer((socket) => eng.handleConnection(socket))
   server.on('error', (err) => {
     if (stopping) return

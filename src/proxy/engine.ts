@@ -37,6 +37,7 @@ import {
 import type { Greeting } from '../protocol/greeting.js'
 import { RouteRuntime, pickRoute } from './route-runtime.js'
 import { Session } from './session.js'
+import { ClientSocketOptions } from './client-socket-options.js'
 import type { SessionHost } from './session-types.js'
 import { TlsMaterial } from './tls-material.js'
 import { GatewayError } from '../errors.js'
@@ -83,7 +84,7 @@ export class ListenerEngine implements SessionHost {
   readonly greeting
   maxHandshakeBytes: number
   handshakeTimeoutMs: number
-  tcpKeepAlive = true
+  readonly #clientSocketOptions = new ClientSocketOptions(true)
   fallbackRoute: RouteRuntime
   logger: Logger
   readonly #rootLogger: Logger
@@ -108,7 +109,7 @@ export class ListenerEngine implements SessionHost {
     this.routes = routes
     this.maxHandshakeBytes = Math.max(...routes.map((r) => r.config.maxHandshakeBytes))
     this.handshakeTimeoutMs = Math.max(...routes.map((r) => r.config.timeouts.handshakeMs))
-    this.tcpKeepAlive = routes.some((r) => r.config.tcpKeepAlive)
+    this.#clientSocketOptions.setKeepAlive(routes.some((r) => r.config.tcpKeepAlive))
     this.fallbackRoute = routes.find((r) => r.config.default) ?? routes[0]!
   }
 
@@ -159,6 +160,15 @@ export class ListenerEngine implements SessionHost {
     )
     const engineLogger = listener.greeting === 'backend' ? routes[0]!.logger : logger.child({ listener: listener.key })
     return new ListenerEngine(listener, engineLogger, logger, routes)
+  }
+
+  /** Called with the listening socket's handle before listening on it (see client-socket-options.ts). */
+  presetListener(handle: unknown): void {
+    this.#clientSocketOptions.presetOnListener(handle)
+  }
+
+  prepareClientSocket(socket: net.Socket): void {
+    this.#clientSocketOptions.applyTo(socket)
   }
 
   /** Takes ownership of an accepted client socket. */

@@ -1,3 +1,4 @@
+import type net from 'node:net'
 /** The contract between a session and the listener engine that runs it. */
 import type tls from 'node:tls'
 import type { GreetingMode } from '../config/types.js'
@@ -13,7 +14,8 @@ export interface SessionHost {
   readonly maxHandshakeBytes: number
   readonly handshakeTimeoutMs: number
   /** TCP keepalive on accepted client sockets (any route of the listener asking for it). */
-  readonly tcpKeepAlive: boolean
+  /** TCP_NODELAY and keepalive on an accepted client socket (a no-op when the listener passes them on). */
+  prepareClientSocket(socket: net.Socket): void
   readonly routes: readonly RouteRuntime[]
   /** Where connections that never reach a route are counted: the default route, else the first. */
   readonly fallbackRoute: RouteRuntime
