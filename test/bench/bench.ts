@@ -2,22 +2,23 @@
  * `npm run bench`: the gateway against MariaDB's own TLS, a bare TCP hop (socat) and plaintext, on this
  * machine, in one run (issue 5).
  *
- * Targets (interleaved round by round, A B C D then D C B A, so drift of a shared machine cancels out):
+ * Targets (interleaved round by round, A B C D (E) then (E) D C B A, so drift of a shared machine cancels out):
  *   A plain    direct to MariaDB, no TLS
  *   B tls      direct to MariaDB with its own TLS: the baseline (1.00) of every round
  *   C gateway  client TLS to the gateway (real CLI, generated config), plain TCP to MariaDB
  *   D socat    a bare TCP forwarder, no TLS
+ *   E nodehop  with --node-hop: a minimal Node.js TCP forwarder (node-hop.ts), no TLS: the gateway's floor
  * Loads: sysbench oltp_point_select (text protocol) at 8 and 64 connections; new connections per second
  * (open, TLS, authenticate, close) without and with TLS session resumption; a single-connection bulk read
  * (200 rows of 1 MiB); RSS of the gateway's route child with 1,000 and 10,000 idle TLS connections.
- * CPU is read from /proc for the route's child process (the gateway), socat (with its forked children)
- * and mariadbd, never for the client.
+ * CPU is read from /proc for the route's child process (the gateway), socat (with its forked children),
+ * the Node.js hop and mariadbd, never for the client.
  *
  * Options: --quick (smoke run), --key-type rsa2048|ecdsa-p256, --profile (node --cpu-prof of the route
  * child, one fresh gateway per load, summarised; with perf installed also a native breakdown), --syscalls
  * (with --profile: one more pass per load under `strace -c`, syscalls per query / connection / MiB), --rounds N, --ps-seconds S, --conn-seconds S,
  * --bulk-seconds S, --socat-buffer BYTES (socat -b; default 8192), --threads 8,64, --conn-concurrency N, --idle 1000,10000, --loads ps,conn,bulk,idle,
- * --keep (keep the scratch dir), --json FILE.
+ * --node-hop (add target E; off by default), --keep (keep the scratch dir), --json FILE.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -29,7 +30,7 @@ import { startMariaDb } from '../helpers/mariadb.js'
 import { log } from './log.js'
 import { connect } from './mini-client.js'
 import { parseOptions } from './options.js'
-import { startGateway, startSocat } from './processes.js'
+import { startGateway, startNodeHop, startSocat } from './processes.js'
 import { rssBytes } from './procstat.js'
 import { profileRuns } from './profile-pass.js'
 import { REPO } from './repo.js'
@@ -37,12 +38,12 @@ import { hardwareLine, markdownReport } from './report.js'
 import { mysql2Resumes } from './resumption-check.js'
 import { bulkStep, connectStep, idleStep, pointSelectStep, type Recorded } from './steps.js'
 import { pointSelects, sysbenchRun } from './sysbench.js'
-import { ALL_TARGETS, endpoint, sysbenchTarget, TARGET_LABEL, type Env, type TargetId } from './targets.js'
+import { endpoint, sysbenchTarget, TARGET_LABEL, targetsOf, type Env, type TargetId } from './targets.js'
 
 const NOFILE_WANTED = 65536
 const REEXEC_ENV = 'GW_BENCH_REEXEC'
 
-/** A B C D in even rounds, D C B A in odd ones: drift of the shared machine hits every target alike. */
+/** A B C D (E) in even rounds, (E) D C B A in odd ones: drift of the shared machine hits every target alike. */
 function order(round: number, targets: TargetId[]): TargetId[] {
   return round % 2 === 0 ? targets : [...targets].reverse()
 }
@@ -163,12 +164,21 @@ async function main(): Promise<number> {
     const socat = await startSocat(dir, db.port, opts.socatBuffer)
     cleanups.push(() => socat.stop())
     log(`socat pid ${socat.pid} on 127.0.0.1:${socat.port}`)
+    let nodeHop: Env['nodeHop']
+    if (opts.nodeHop) {
+      const hop = await startNodeHop(dir, db.port)
+      cleanups.push(() => hop.stop())
+      log(`node-hop pid ${hop.pid} on 127.0.0.1:${hop.port}`)
+      nodeHop = hop
+    }
 
-    const env: Env = { opts, dir, db, gateway, socat, sslDir, caPem: readFileSync(pki.caCert), cert: pki.cert, key: pki.key, user, password, tableSize }
+    const env: Env = { opts, dir, db, gateway, socat, ...(nodeHop ? { nodeHop } : {}), sslDir, caPem: readFileSync(pki.caCert), cert: pki.cert, key: pki.key, user, password, tableSize }
+
+    const targets = targetsOf(env)
 
     // Every target answers, and the TLS ones really are on TLS.
     const tlsInfo: string[] = []
-    for (const t of ALL_TARGETS) {
+    for (const t of targets) {
       const c = await connect(endpoint(env, t), { timeoutMs: 10_000 })
       const r = await c.query('SELECT 1', 10_000)
       if (r.rows !== 1) throw new Error(`${t}: SELECT 1 returned ${r.rows} rows`)
@@ -180,7 +190,7 @@ async function main(): Promise<number> {
     log(mysql2Note)
 
     // Warm-up (JIT, buffer pool, thread cache); not measured.
-    for (const t of ALL_TARGETS) {
+    for (const t of targets) {
       await pointSelects(sysbenchTarget(env, t), { threads: 8, seconds: 1, tableSize, sslDir }).catch((e) =>
         log(`warm-up ${t}: ${(e as Error).message}`)
       )
@@ -188,18 +198,18 @@ async function main(): Promise<number> {
 
     for (let round = 0; round < opts.rounds && opts.loads.has('ps'); round++) {
       for (const threads of opts.threads) {
-        for (const t of order(round, ALL_TARGETS)) await pointSelectStep(env, rec, t, threads, round)
+        for (const t of order(round, targets)) await pointSelectStep(env, rec, t, threads, round)
       }
     }
     if (opts.loads.has('conn')) {
       for (let round = 0; round < opts.rounds; round++) {
-        for (const t of order(round, ALL_TARGETS)) await connectStep(env, rec, t, false, round)
+        for (const t of order(round, targets)) await connectStep(env, rec, t, false, round)
         for (const t of order(round, ['tls', 'gateway'])) await connectStep(env, rec, t, true, round)
       }
     }
     if (opts.loads.has('bulk')) {
       for (let round = 0; round < opts.rounds; round++) {
-        for (const t of order(round, ALL_TARGETS)) await bulkStep(env, rec, t, round)
+        for (const t of order(round, targets)) await bulkStep(env, rec, t, round)
       }
     }
     if (opts.loads.has('idle')) await idleStep(env, rec)

@@ -7,7 +7,7 @@ import type { Proc } from './processes.js'
 import { childPids, cpuTimes, treeCpu } from './procstat.js'
 import { proxyOf, type Env, type TargetId } from './targets.js'
 
-/** CPU seconds of what is measured for a target: the gateway's route child, socat with its children. */
+/** CPU seconds of what is measured for a target: the gateway's route child, socat with its children, the Node.js hop. */
 function proxyCpuNow(proc: Proc | undefined): number | undefined {
   if (!proc) return undefined
   if (proc.name === 'socat') return treeCpu(proc.measuredPid)

@@ -27,6 +27,8 @@ export interface Options {
   syscalls: boolean
   /** socat's -b (transfer block size; its default is 8192). */
   socatBuffer?: number
+  /** Adds target E, a minimal Node.js TCP forwarder (node-hop.ts). */
+  nodeHop: boolean
   keep: boolean
   json?: string
   budgetSeconds: number
@@ -48,6 +50,7 @@ export function parseOptions(argv: string[]): Options {
     loads: new Set(['ps', 'conn', 'bulk', 'idle']),
     profile: false,
     syscalls: false,
+    nodeHop: false,
     keep: false,
     budgetSeconds: 900,
   }
@@ -101,6 +104,9 @@ export function parseOptions(argv: string[]): Options {
         break
       case '--socat-buffer':
         o.socatBuffer = Number(v())
+        break
+      case '--node-hop':
+        o.nodeHop = true
         break
       case '--keep':
         o.keep = true

@@ -1,7 +1,7 @@
 /**
  * The proxies under test: the gateway through its real CLI (`node bin/gateway.js --config FILE`) with a
- * generated config, and socat as a bare TCP forwarder. Both listen on loopback only and are stopped by
- * the PID the bench started.
+ * generated config, socat as a bare TCP forwarder and, with --node-hop, a minimal Node.js forwarder
+ * (node-hop.ts). All listen on loopback only and are stopped by the PID the bench started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync } from 'node:fs'
@@ -16,12 +16,13 @@ import { childPids, cmdline } from './procstat.js'
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..')
 const GATEWAY_BIN = path.join(REPO, 'bin/gateway.js')
+const NODE_HOP = path.join(REPO, 'dist/test/bench/node-hop.js')
 
 export interface Proc {
   name: string
   pid: number
   port: number
-  /** The process whose CPU and RSS are the proxy's cost (the gateway's route child; socat itself). */
+  /** The process whose CPU and RSS are the proxy's cost (the gateway's route child; socat or the Node.js hop itself). */
   measuredPid: number
   logFile: string
   stop(): Promise<void>
@@ -175,6 +176,54 @@ export async function startSocat(dir: string, backendPort: number, bufferBytes?:
       await stopChild(child, exited, 5_000)
       log.end()
     },
+  }
+}
+
+/**
+ * `node dist/test/bench/node-hop.js 0 backend`: a bare TCP hop in Node.js (target E). It binds port 0 and
+ * reports the port it got, so no other process can take a port picked here in the meantime.
+ */
+export async function startNodeHop(dir: string, backendPort: number): Promise<Proc> {
+  if (!existsSync(NODE_HOP)) throw new Error(`${NODE_HOP} missing (npm run build)`)
+  const logFile = path.join(dir, 'node-hop.log')
+  const log = createWriteStream(logFile)
+  const child = spawn(process.execPath, [NODE_HOP, '0', String(backendPort)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  child.stderr!.pipe(log)
+  const exited = track(child)
+  const stop = async () => {
+    await stopChild(child, exited, 5_000)
+    log.end()
+  }
+  try {
+    let out = ''
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no port printed within 10 s')), 10_000)
+      const settle = (err: Error | undefined, p?: number) => {
+        clearTimeout(timer)
+        if (err) reject(err)
+        else resolve(p!)
+      }
+      child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+        out += s
+        const nl = out.indexOf('\n')
+        if (nl < 0) return
+        const p = Number(out.slice(0, nl))
+        settle(Number.isInteger(p) && p > 0 ? undefined : new Error(`printed ${JSON.stringify(out.slice(0, nl))} instead of its port`), p)
+      })
+      void exited.then(() => settle(new Error(`exited with code ${child.exitCode} (signal ${child.signalCode})`)))
+    })
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`node-hop exited with code ${child.exitCode}`)
+        return canConnect(port)
+      },
+      { timeoutMs: 10_000, intervalMs: 50, what: 'node-hop accepting' }
+    )
+    return { name: 'node-hop', pid: child.pid!, port, measuredPid: child.pid!, logFile, stop }
+  } catch (err) {
+    await stop()
+    const tail = (await readFile(logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-20).join('\n')
+    throw new Error(`node-hop did not start: ${(err as Error).message}\n--- ${logFile} ---\n${tail}`, { cause: err })
   }
 }
 

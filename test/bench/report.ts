@@ -151,14 +151,17 @@ export function markdownReport(rec: Recorded, run: RunFacts): string {
     `Certificates: ${opts.keyType} (MariaDB and the gateway use the same server certificate). ${run.tlsInfo.join('; ')}`,
     run.mysql2Note,
     ...(opts.socatBuffer ? [`socat runs with -b ${opts.socatBuffer} (its default transfer block is 8192 bytes).`] : []),
+    ...(opts.nodeHop
+      ? ['E is test/bench/node-hop.ts: one Node.js process copying bytes with \'data\' + write() (pause until \'drain\'), noDelay on both legs, no TLS: the floor for a Node.js forwarder such as the gateway.']
+      : []),
     `Durations: point selects ${opts.psSeconds} s, new connections ${opts.connSeconds} s at concurrency ${opts.connConcurrency}, ` +
-      `bulk >= ${opts.bulkMinQueries} queries and >= ${opts.bulkSeconds} s; ${opts.rounds} rounds (A B C D, then D C B A); elapsed ${run.elapsedSeconds.toFixed(0)} s`,
+      `bulk >= ${opts.bulkMinQueries} queries and >= ${opts.bulkSeconds} s; ${opts.rounds} rounds (${opts.nodeHop ? 'A B C D E, then E D C B A' : 'A B C D, then D C B A'}); elapsed ${run.elapsedSeconds.toFixed(0)} s`,
     '',
     resultsTable(rec.results),
     '',
     ...(rec.idleResults.length ? [idleTable(rec.idleResults, run.freshRss), ...(run.idleNote ? ['', `Note: ${run.idleNote}.`] : []), ''] : []),
     'Throughput and latency are means over the rounds; "vs B" is the throughput ratio to direct MariaDB TLS in the same round (mean, then each round).',
-    'proxy CPU = utime+stime of the gateway route child (C) or of socat and its forked children (D) over the step, divided by the queries / connections / MiB;',
+    `proxy CPU = utime+stime of the gateway route child (C) or of socat and its forked children (D)${opts.nodeHop ? ' or of the Node.js hop process (E)' : ''} over the step, divided by the queries / connections / MiB;`,
     'mariadbd CPU likewise for the server. Point-select CPU is counted from sysbench\'s "Threads started!" (connections open) to its exit.',
     'Latency: point selects per query (sysbench histogram), new connections from TCP connect to auth OK, bulk per 200 MiB query.',
     ...(rec.failures ? ['', `${rec.failures} step(s) FAILED`] : []),

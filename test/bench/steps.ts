@@ -25,7 +25,7 @@ export interface StepResult {
   p95: number
   p99: number
   units: number
-  /** CPU seconds of the proxy (gateway route child or socat) during the step; undefined for direct targets. */
+  /** CPU seconds of the proxy (gateway route child, socat or the Node.js hop) during the step; undefined for direct targets. */
   proxyCpu?: number
   dbCpu: number
   note?: string
@@ -104,8 +104,9 @@ export async function pointSelectStep(env: Env, rec: Recorded, target: TargetId,
 
 export async function connectStep(env: Env, rec: Recorded, target: TargetId, resume: boolean, round: number): Promise<void> {
   const tlsTarget = target === 'tls' || target === 'gateway'
-  // A and D have no TLS: they share the full-handshake load so their rate is compared with B's.
-  const load = resume ? 'new conns, TLS resumed' : 'new conns, full TLS handshake (A, D: no TLS)'
+  // A, D and E have no TLS: they share the full-handshake load so their rate is compared with B's.
+  const noTls = env.nodeHop ? 'A, D, E' : 'A, D'
+  const load = resume ? 'new conns, TLS resumed' : `new conns, full TLS handshake (${noTls}: no TLS)`
   await step(env, rec, load, target, round, async (m) => {
     m.start()
     const r = await connectLoad(endpoint(env, target), {

@@ -1,6 +1,6 @@
 /**
- * The four targets every load runs against, and the run's environment: the started MariaDB, gateway and
- * socat, the certificates and the bench user. Every client (mini client, sysbench, mysql2) takes its
+ * The targets every load runs against (A-D always, E with --node-hop), and the run's environment: the
+ * started MariaDB, gateway, socat and Node.js hop, the certificates and the bench user. Every client (mini client, sysbench, mysql2) takes its
  * address and TLS settings from endpoint() here, so a target means the same thing to all of them.
  */
 import type { MariaDbInstance } from '../helpers/mariadb.js'
@@ -9,14 +9,16 @@ import type { Options } from './options.js'
 import type { Proc } from './processes.js'
 import type { SysbenchTarget } from './sysbench.js'
 
-export type TargetId = 'plain' | 'tls' | 'gateway' | 'socat'
+export type TargetId = 'plain' | 'tls' | 'gateway' | 'socat' | 'nodehop'
 export const TARGET_LABEL: Record<TargetId, string> = {
   plain: 'A direct plaintext',
   tls: 'B direct MariaDB TLS',
   gateway: 'C gateway (TLS)',
   socat: 'D socat TCP hop',
+  nodehop: 'E Node.js TCP hop',
 }
-export const ALL_TARGETS: TargetId[] = ['plain', 'tls', 'gateway', 'socat']
+/** Every target, in table order; the report shows those that have results. */
+export const ALL_TARGETS: TargetId[] = ['plain', 'tls', 'gateway', 'socat', 'nodehop']
 
 export interface Env {
   opts: Options
@@ -24,6 +26,8 @@ export interface Env {
   db: MariaDbInstance
   gateway: Proc
   socat: Proc
+  /** Only with --node-hop. */
+  nodeHop?: Proc
   sslDir: string
   caPem: Buffer
   cert: string
@@ -33,8 +37,13 @@ export interface Env {
   tableSize: number
 }
 
+/** The targets of this run: E only when its hop was started, so a default run is A-D as before. */
+export function targetsOf(env: Env): TargetId[] {
+  return ALL_TARGETS.filter((t) => t !== 'nodehop' || env.nodeHop)
+}
+
 export function endpoint(env: Env, target: TargetId): Endpoint {
-  const port = target === 'gateway' ? env.gateway.port : target === 'socat' ? env.socat.port : env.db.port
+  const port = proxyOf(env, target)?.port ?? env.db.port
   const tls = target === 'tls' || target === 'gateway'
   return {
     host: '127.0.0.1',
@@ -52,5 +61,16 @@ export function sysbenchTarget(env: Env, target: TargetId): SysbenchTarget {
 }
 
 export function proxyOf(env: Env, target: TargetId): Proc | undefined {
-  return target === 'gateway' ? env.gateway : target === 'socat' ? env.socat : undefined
+  switch (target) {
+    case 'gateway':
+      return env.gateway
+    case 'socat':
+      return env.socat
+    case 'nodehop':
+      // A missing hop must fail the step, not silently measure MariaDB directly under E's label.
+      if (!env.nodeHop) throw new Error('target E needs --node-hop')
+      return env.nodeHop
+    default:
+      return undefined
+  }
 }
