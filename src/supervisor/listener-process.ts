@@ -5,13 +5,14 @@
  * A ListenerProcess serves one generation of a listener's config. A config change creates a new
  * ListenerProcess on the same listening handle; the old one is drained once the new one is ready.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ListenerConfig, LogFormat, LogLevel } from '../config/types.js'
 import { GatewayError, type ErrorCode, ERROR_CODES } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { RouteStatsSnapshot } from '../metrics/route-stats.js'
 import { Backoff, type BackoffOptions } from './backoff.js'
+import { forkRouteChild } from './child-fork.js'
 import type { FromChild, RouteRuntimeInfo, ToChild } from './ipc.js'
 import type { ListenHandle } from './listen-handle.js'
 
@@ -139,7 +140,7 @@ export class ListenerProcess {
     const childId = `${this.listener.key}#${++childSeq}`
     const child =
       this.#opts.forkChild?.() ??
-      fork(this.#opts.entry ?? DEFAULT_CHILD_ENTRY, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+      forkRouteChild(this.#opts.entry ?? DEFAULT_CHILD_ENTRY)
     this.#child = child
     let resolveExit!: () => void
     this.#exited = new Promise((r) => (resolveExit = r))

@@ -6,7 +6,8 @@
  * child's IPC channel once it listens for messages, so nothing sent to it early is lost. take() hands the spare
  * out (or forks a fresh child when there is none) and a new spare is forked right away, off the hot path.
  */
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { forkRouteChild } from './child-fork.js'
 import type { Logger } from '../log.js'
 
 /**
@@ -32,7 +33,7 @@ export class SparePool {
 
   #fork(): ChildProcess {
     this.#lastFork = Date.now()
-    return fork(this.#entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' })
+    return forkRouteChild(this.#entry)
   }
 
   /** Starts keeping a spare. */
