@@ -38,6 +38,8 @@ export interface ConfigWatchEvents {
 }
 
 export const DEFAULT_DEBOUNCE_MS = 200
+/** chokidar's per-path throttle on 'change' events (lib: `_throttle(EV.CHANGE, path, 50)`). */
+const CHOKIDAR_CHANGE_THROTTLE_MS = 50
 /** Bound on waiting for chokidar's initial scan, so a slow or odd filesystem cannot stall startup. */
 const READY_TIMEOUT_MS = 5_000
 
@@ -133,6 +135,12 @@ export class ConfigWatch extends EventEmitter<ConfigWatchEvents> {
       this.#hashes.set(this.#configPath, h)
     })
     await this.#accepting
+    // chokidar reports a path's 'change' at most once per 50 ms and drops the rest, so a save landing just after
+    // the SIGHUP may never produce an event: compare once more after that window, whatever happens.
+    if (!this.#closed) {
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(() => void this.check(), Math.max(this.#debounceMs, CHOKIDAR_CHANGE_THROTTLE_MS * 2))
+    }
   }
 
   /** Runs a check now instead of waiting for an event (used by tests and by SIGHUP-free environments). */

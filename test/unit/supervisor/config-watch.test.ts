@@ -163,6 +163,24 @@ describe('ConfigWatch', () => {
     }
   })
 
+  it('an edit saved right after a SIGHUP, while chokidar still holds back change events, is reported', async () => {
+    // chokidar drops a path's 'change' events for 50 ms after the one it reported. A SIGHUP in that window
+    // (acceptConfig) cancels the pending check, so the next save must be looked for without an event.
+    const { config, watch, events } = await setup('accepted-then-edited')
+    try {
+      for (let i = 0; i < 5; i++) {
+        await writeFile(config, `routes: [] # sighup ${i}\n`)
+        await watch.acceptConfig()
+        await writeFile(config, `routes: [] # saved right after sighup ${i}\n`)
+        await waitFor(() => events.length === i + 1, { timeoutMs: 3_000, what: `config event for the save after SIGHUP ${i}` })
+      }
+      await sleep(SETTLE_MS)
+      assert.equal(events.length, 5)
+    } finally {
+      await watch.close()
+    }
+  })
+
   it('a deleted config file is waited out, not reported; its return with new content is', async () => {
     const { config, watch, events } = await setup('deleted')
     try {
