@@ -182,9 +182,11 @@ export async function startClientTls(session: Session, route: RouteRuntime): Pro
 export function noteClientTls(session: Session, secure: import('node:tls').TLSSocket): void {
   session.clientTls = secure
   session.tlsVersion = secure.getProtocol() ?? undefined
-  const cipher = secure.getCipher()
   const servername = (secure as unknown as { servername?: string | false }).servername
   if (servername) session.servername = servername
+  if (!session.debugEnabled) return
+  // Reading the cipher and the peer certificate builds objects per connection: only when they are logged.
+  const cipher = secure.getCipher()
   const peer = secure.getPeerCertificate()
   const subject = peer && peer.subject ? Object.entries(peer.subject).map(([k, v]) => `${k}=${v}`).join(', ') : undefined
   session.log.debug(

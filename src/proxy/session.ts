@@ -62,7 +62,8 @@ export class Session {
   /** Whose turn it is during authentication: decides whether a timeout can still be answered with an ERR. */
   waitingFor: 'client' | 'backend' = 'client'
   readonly startedAt = performance.now()
-  log: Logger
+  #log: Logger | undefined
+  #logRoute: string | undefined
   #relay: Relay | undefined
   #deadline: NodeJS.Timeout | undefined
   #closed = false
@@ -77,9 +78,27 @@ export class Session {
     readonly id: number,
     readonly socket: net.Socket
   ) {
-    this.log = host.logger.child({ conn: id })
     host.prepareClientSocket(socket)
     this.client = new Leg('client', socket, host.maxHandshakeBytes)
+  }
+
+  /**
+   * The session's logger, made on first use: pino builds a child's bindings eagerly, and most connections log
+   * only their close line (or nothing, below info).
+   */
+  get log(): Logger {
+    return (this.#log ??= this.host.logger.child(this.#logRoute ? { conn: this.id, route: this.#logRoute } : { conn: this.id }))
+  }
+
+  /** In gateway-greeting mode the route is known only after routing; the engine's logger lacks it. */
+  #logWithRoute(route: RouteRuntime): void {
+    if (this.host.greeting !== 'gateway' || this.#logRoute === route.name) return
+    this.#logRoute = route.name
+    this.#log = undefined
+  }
+
+  get debugEnabled(): boolean {
+    return this.host.logger.isLevelEnabled('debug')
   }
 
   get clientAddress(): string {
@@ -89,7 +108,7 @@ export class Session {
   /** Counts the connection on a route (once): at accept in transparent mode, at routing with SNI. */
   bindRoute(route: RouteRuntime): void {
     // In transparent mode the engine's logger already carries the route.
-    if (this.route !== route && this.host.greeting === 'gateway') this.log = this.log.child({ route: route.name })
+    this.#logWithRoute(route)
     this.route = route
     if (this.#counted) return
     this.#counted = true
@@ -98,7 +117,7 @@ export class Session {
   }
 
   async run(): Promise<void> {
-    this.log.debug({ client: this.clientAddress }, 'client connected')
+    if (this.debugEnabled) this.log.debug({ client: this.clientAddress }, 'client connected')
     this.#deadline = setTimeout(() => this.#onHandshakeTimeout(), this.host.handshakeTimeoutMs)
     try {
       const result =
@@ -224,7 +243,7 @@ export class Session {
     this.state = 'relaying'
     const handshakeSeconds = (performance.now() - this.startedAt) / 1000
     route.stats.handshakeDone(handshakeSeconds)
-    this.log.debug({ user: this.user, db: this.database, ms: Math.round(handshakeSeconds * 1000) }, 'authenticated')
+    if (this.debugEnabled) this.log.debug({ user: this.user, db: this.database, ms: Math.round(handshakeSeconds * 1000) }, 'authenticated')
     const toBackend = this.client.detach()
     const toClient = backend.detach()
     // Bytes that arrived with the last handshake message are counted by the relay when it delivers them.
@@ -308,7 +327,7 @@ export class Session {
       this.#counted = true
       route.stats.accepted()
       route.open++
-      if (this.host.greeting === 'gateway') this.log = this.log.child({ route: route.name })
+      this.#logWithRoute(route)
     }
     route.stats.closed(this.#outcome)
     route.open--
