@@ -153,6 +153,8 @@ function pathOf(url = '/'): string {
 
 /** Names the routes that keep the gateway from being ready, so a failing probe says why. */
 function notReadyReason(view: SupervisorView): string {
+  // A load balancer's probe log should say why the gateway is leaving the pool, not only that it is.
+  if (view.shuttingDown()) return 'not ready: shutting down'
   const blocking = view.routes().filter((r) => r.state !== 'ready')
   if (blocking.length === 0) return 'not ready'
   return `not ready: ${blocking.map((r) => `${r.name} ${r.state}`).join(', ')}`

@@ -40,6 +40,8 @@ export interface SupervisorView {
    * and from the moment a shutdown drain begins
    */
   ready(): boolean
+  /** true from the moment a shutdown (SIGTERM/SIGINT) begins, delay included */
+  shuttingDown(): boolean
   routes(): RouteView[]
   /** asks every child for a fresh snapshot (bounded, ~1 s) and feeds them to the aggregator */
   refreshStats(): Promise<void>

@@ -384,6 +384,10 @@ export class Supervisor implements SupervisorView {
     return true
   }
 
+  shuttingDown(): boolean {
+    return this.#stopping
+  }
+
   ready(): boolean {
     if (this.#stopping) return false
     return [...this.#slots.values()].every((s) => !s.failed && s.current?.state === 'ready')

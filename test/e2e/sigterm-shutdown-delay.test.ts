@@ -56,7 +56,7 @@ test('shutdownDelay 1s: /readyz 503 at once, a new client is still served during
     assert.equal(await refused(port), false, 'port still accepting while /readyz is 503')
     assert.equal(await queryOnce(env, port, account, 7), 7, 'a new client is served during the delay')
     const servedAt = Date.now() - t0
-    assert.equal((await gw.admin('/readyz')).status, 503, 'still not ready')
+    assert.deepEqual(await gw.admin('/readyz'), { status: 503, body: 'not ready: shutting down' }, 'still not ready, and why')
     assert.ok(servedAt < DELAY_MS, `the new client was served ${servedAt} ms after SIGTERM, inside the ${DELAY_MS} ms delay`)
 
     const line = await gw.waitForLog((l) => /^shutting down/.test(String(l.msg)), 'shutdown log', { since, timeoutMs: 2_000 })

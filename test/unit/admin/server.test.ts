@@ -27,6 +27,7 @@ const ROUTES: RouteView[] = [
 class FakeView implements SupervisorView {
   isHealthy = true
   isReady = true
+  isShuttingDown = false
   routeList: RouteView[] = ROUTES
   refreshes = 0
   /** When set, routes() throws it (a supervisor bug must not take the admin server down). */
@@ -46,6 +47,9 @@ class FakeView implements SupervisorView {
   }
   ready(): boolean {
     return this.isReady
+  }
+  shuttingDown(): boolean {
+    return this.isShuttingDown
   }
   routes(): RouteView[] {
     if (this.routesError) throw this.routesError
@@ -132,14 +136,16 @@ describe('admin server', () => {
     }
   })
 
-  it('GET /readyz is 503 during a drain even when every route still reads ready', async () => {
+  it('GET /readyz is 503 during a drain even when every route still reads ready, and says why', async () => {
     view.isReady = false
+    view.isShuttingDown = true
     view.routeList = ROUTES.filter((r) => r.state === 'ready')
     try {
       const res = await request(server, '/readyz')
       assert.equal(res.status, 503)
-      assert.equal(res.body, 'not ready')
+      assert.equal(res.body, 'not ready: shutting down')
     } finally {
+      view.isShuttingDown = false
       view.isReady = true
       view.routeList = ROUTES
     }
