@@ -63,10 +63,14 @@ function checkSharedListener(key: string, group: readonly RouteDraft[], problems
   // Without SNI names there is no way to tell which route a client wants: refuse instead of guessing.
   const unnamed = group.filter((d) => d.route.serverNames.length === 0)
   if (unnamed.length > 0) {
-    for (const d of group.slice(1)) {
+    // When none has names this is a duplicated address: report the later ones. Otherwise report exactly the
+    // routes that lack names, wherever they are in the file, not their well-formed neighbours.
+    const culprits = unnamed.length === group.length ? group.slice(1) : unnamed
+    for (const d of culprits) {
+      const other = d === first ? group[1]! : first
       problems.add(
         ['routes', d.index, 'listen'],
-        `${key} is also the listen address of ${name(first)}; ` +
+        `${key} is also the listen address of ${name(other)}; ` +
           'routes may share a listener only when every one of them declares serverNames'
       )
     }

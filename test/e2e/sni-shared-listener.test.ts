@@ -121,14 +121,14 @@ describe('gateway validate on a shared listener', () => {
       {
         file: 'unnamed.yaml',
         text: sniYaml({ listenPort: port, routes: [a, { ...b, serverNames: undefined }, c] }),
-        expect: (t) =>
-          ['tenant-b', 'tenant-c'].map((name, i) => {
-            const at = lineOf(t, key, `- name: ${name}`)
-            return (
-              `unnamed.yaml:${at.line}:${at.col} routes[${i + 1}].listen: ${key} is also the listen address of routes[0] "tenant-a" (line ${aLine}); ` +
-              'routes may share a listener only when every one of them declares serverNames'
-            )
-          }),
+        // Only tenant-b lacks names: tenant-c, well-formed, is not blamed.
+        expect: (t) => {
+          const at = lineOf(t, key, '- name: tenant-b')
+          return [
+            `unnamed.yaml:${at.line}:${at.col} routes[1].listen: ${key} is also the listen address of routes[0] "tenant-a" (line ${aLine}); ` +
+              'routes may share a listener only when every one of them declares serverNames',
+          ]
+        },
       },
       {
         // The likeliest typo with wildcards: unquoted, `*.b.db.test` is a YAML alias.

@@ -94,6 +94,17 @@ describe('shared listeners (SNI)', () => {
     ])
   })
 
+  test('only the route lacking serverNames is reported, also when it comes first', async () => {
+    const yaml = routes(
+      route('a', '127.0.0.1:3307'),
+      route('b', '127.0.0.1:3307', 'serverNames: [b.example.com]'),
+      route('c', '127.0.0.1:3307', 'serverNames: [c.example.com]')
+    )
+    assert.deepEqual(await ws.problems(yaml), [
+      '3:13 routes[0].listen: 127.0.0.1:3307 is also the listen address of routes[1] "b" (line 6); routes may share a listener only when every one of them declares serverNames',
+    ])
+  })
+
   test('the same name on two routes (case-insensitive) is ambiguous', async () => {
     const yaml = routes(
       route('a', '127.0.0.1:3307', 'serverNames: [db.example.com, "*.example.com"]'),
