@@ -129,10 +129,12 @@ export class Leg {
   /**
    * Stops reading and returns bytes that arrived after the last message read: for a client asking for TLS
    * they are the start of its ClientHello, after authentication they belong to the command phase.
+   * `pause: false` is for a caller that takes the socket over in the same tick (no read can land in between):
+   * pausing a socket read through `onread` costs a readStop/readStart pair of epoll_ctl calls.
    */
-  detach(): Buffer {
+  detach(opts: { pause?: boolean } = {}): Buffer {
     this.#unlisten()
-    this.socket.pause()
+    if (opts.pause !== false) this.socket.pause()
     if (this.#waiter) {
       this.#waiter.reject(new Error('leg detached'))
       this.#waiter = null

@@ -244,8 +244,9 @@ export class Session {
     const handshakeSeconds = (performance.now() - this.startedAt) / 1000
     route.stats.handshakeDone(handshakeSeconds)
     if (this.debugEnabled) this.log.debug({ user: this.user, db: this.database, ms: Math.round(handshakeSeconds * 1000) }, 'authenticated')
-    const toBackend = this.client.detach()
-    const toClient = backend.detach()
+    // The relay is wired below in this same tick, so the sockets need not be paused in between.
+    const toBackend = this.client.detach({ pause: false })
+    const toClient = backend.detach({ pause: false })
     // Bytes that arrived with the last handshake message are counted by the relay when it delivers them.
     this.#bytesFromClient = this.client.bytesRead - toBackend.length
     this.#bytesFromBackend = backend.bytesRead - toClient.length
