@@ -7,7 +7,7 @@
  *   B tls      direct to MariaDB with its own TLS: the baseline (1.00) of every round
  *   C gateway  client TLS to the gateway (real CLI, generated config), plain TCP to MariaDB
  *   D socat    a bare TCP forwarder, no TLS
- *   E nodehop  with --node-hop: a minimal Node.js TCP forwarder (node-hop.ts), no TLS: the gateway's floor
+ *   E nodehop  a minimal Node.js TCP forwarder (node-hop.ts), no TLS: the gateway's floor (--no-node-hop skips it)
  * Loads: sysbench oltp_point_select (text protocol) at 8 and 64 connections; new connections per second
  * (open, TLS, authenticate, close) without and with TLS session resumption; a single-connection bulk read
  * (200 rows of 1 MiB); RSS of the gateway's route child with 1,000 and 10,000 idle TLS connections.
@@ -18,7 +18,7 @@
  * child, one fresh gateway per load, summarised; with perf installed also a native breakdown), --syscalls
  * (with --profile: one more pass per load under `strace -c`, syscalls per query / connection / MiB), --rounds N, --ps-seconds S, --conn-seconds S,
  * --bulk-seconds S, --socat-buffer BYTES (socat -b; default 8192), --threads 8,64, --conn-concurrency N, --idle 1000,10000, --loads ps,conn,bulk,idle,
- * --node-hop (add target E; off by default), --keep (keep the scratch dir), --json FILE.
+ * --no-node-hop (skip target E), --keep (keep the scratch dir), --json FILE.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

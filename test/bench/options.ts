@@ -27,7 +27,7 @@ export interface Options {
   syscalls: boolean
   /** socat's -b (transfer block size; its default is 8192). */
   socatBuffer?: number
-  /** Adds target E, a minimal Node.js TCP forwarder (node-hop.ts). */
+  /** Target E, a minimal Node.js TCP forwarder (node-hop.ts): on unless --no-node-hop. */
   nodeHop: boolean
   keep: boolean
   json?: string
@@ -50,7 +50,7 @@ export function parseOptions(argv: string[]): Options {
     loads: new Set(['ps', 'conn', 'bulk', 'idle']),
     profile: false,
     syscalls: false,
-    nodeHop: false,
+    nodeHop: true,
     keep: false,
     budgetSeconds: 900,
   }
@@ -107,6 +107,9 @@ export function parseOptions(argv: string[]): Options {
         break
       case '--node-hop':
         o.nodeHop = true
+        break
+      case '--no-node-hop':
+        o.nodeHop = false
         break
       case '--keep':
         o.keep = true

@@ -1,6 +1,6 @@
 /**
  * The proxies under test: the gateway through its real CLI (`node bin/gateway.js --config FILE`) with a
- * generated config, socat as a bare TCP forwarder and, with --node-hop, a minimal Node.js forwarder
+ * generated config, socat as a bare TCP forwarder and (unless --no-node-hop) a minimal Node.js forwarder
  * (node-hop.ts). All listen on loopback only and are stopped by the PID the bench started.
  */
 import { spawn, type ChildProcess } from 'node:child_process'

@@ -1,5 +1,5 @@
 /**
- * The targets every load runs against (A-D always, E with --node-hop), and the run's environment: the
+ * The targets every load runs against (A-D always, E unless --no-node-hop), and the run's environment: the
  * started MariaDB, gateway, socat and Node.js hop, the certificates and the bench user. Every client (mini client, sysbench, mysql2) takes its
  * address and TLS settings from endpoint() here, so a target means the same thing to all of them.
  */
@@ -26,7 +26,7 @@ export interface Env {
   db: MariaDbInstance
   gateway: Proc
   socat: Proc
-  /** Only with --node-hop. */
+  /** Absent with --no-node-hop. */
   nodeHop?: Proc
   sslDir: string
   caPem: Buffer
@@ -68,7 +68,7 @@ export function proxyOf(env: Env, target: TargetId): Proc | undefined {
       return env.socat
     case 'nodehop':
       // A missing hop must fail the step, not silently measure MariaDB directly under E's label.
-      if (!env.nodeHop) throw new Error('target E needs --node-hop')
+      if (!env.nodeHop) throw new Error('target E was skipped (--no-node-hop)')
       return env.nodeHop
     default:
       return undefined
