@@ -1,5 +1,5 @@
-import type net from 'node:net'
 /** The contract between a session and the listener engine that runs it. */
+import type net from 'node:net'
 import type tls from 'node:tls'
 import type { GreetingMode } from '../config/types.js'
 import type { Logger } from '../log.js'
@@ -13,8 +13,10 @@ export interface SessionHost {
   readonly greeting: GreetingMode
   readonly maxHandshakeBytes: number
   readonly handshakeTimeoutMs: number
-  /** TCP keepalive on accepted client sockets (any route of the listener asking for it). */
-  /** TCP_NODELAY and keepalive on an accepted client socket (a no-op when the listener passes them on). */
+  /**
+   * TCP_NODELAY, and keepalive when any route of the listener asks for it, on an accepted client socket (a no-op
+   * when the listening socket passes them on).
+   */
   prepareClientSocket(socket: net.Socket): void
   readonly routes: readonly RouteRuntime[]
   /** Where connections that never reach a route are counted: the default route, else the first. */

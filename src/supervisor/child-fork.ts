@@ -2,9 +2,10 @@
  * How route children are forked. Besides the IPC channel (JSON, so a listening handle can travel with a
  * message), each child gets two memory settings measured in BENCHMARKS.md: after a burst of connections a child
  * with Node's defaults stays near 100 MiB with nothing open, because V8 keeps a young generation grown to 3 x
- * 16 MiB and glibc keeps per-thread malloc arenas; with a 1 MiB semi-space and two arenas it settles near 67 MiB
- * at the same CPU per connection, query and MiB. An operator's own choice (NODE_OPTIONS, execArgv or the
- * environment) wins over ours.
+ * 16 MiB and glibc keeps per-thread malloc arenas; with a 1 MiB semi-space and two arenas it settles near 60 MiB,
+ * for more frequent minor GCs on connection churn (a few percent of the CPU per new connection; queries and bulk
+ * reads allocate too little to notice). An operator's own choice (NODE_OPTIONS, execArgv or the environment)
+ * wins over ours.
  */
 import { fork, type ChildProcess, type ForkOptions } from 'node:child_process'
 
