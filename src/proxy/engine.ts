@@ -4,6 +4,7 @@
  * sockets. It implements the SessionHost contract the per-connection state machines run against.
  */
 import type net from 'node:net'
+import { isIP } from 'node:net'
 import type tls from 'node:tls'
 import type { ListenerConfig, LogLevel } from '../config/types.js'
 import type { Logger } from '../log.js'
@@ -203,7 +204,11 @@ export class ListenerEngine implements SessionHost {
     if (servername) {
       const route = pickRoute(this.routes, servername)
       if (route) return route
-      return this.routes.length === 1 && this.routes[0]!.config.serverNames.length === 0 ? this.routes[0] : undefined
+      // RFC 6066 forbids IP addresses as server names, yet PHP's mysqlnd sends the address it dialled: that
+      // names no tenant, so the client is treated like one that sent no name.
+      if (!isIP(servername)) {
+        return this.routes.length === 1 && this.routes[0]!.config.serverNames.length === 0 ? this.routes[0] : undefined
+      }
     }
     if (this.routes.length === 1) return this.routes[0]
     return this.routes.find((r) => r.config.default)

@@ -114,6 +114,16 @@ export async function runGatewayGreetingHandshake(session: Session): Promise<'au
       'client_error'
     )
   }
+  // The greeting never offers compression (COM_CHANGE_USER must stay readable), yet PHP's mysqlnd asks for it
+  // anyway and then compresses. Dropping the bit would leave it waiting forever on an uncompressed server.
+  if (hr.capabilities & (CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION) & ~announced.capabilities) {
+    throw new ClientFacingError(
+      ER_UNKNOWN_ERROR,
+      'HY000',
+      `route ${route.name}: this listener does not offer protocol compression; connect without it`,
+      'client_error'
+    )
+  }
 
   const backend = await openBackend(session, route)
   if (backend.kind === 'error') {

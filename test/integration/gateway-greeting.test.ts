@@ -7,7 +7,7 @@ import * as mariadb from 'mariadb'
 import { testEnv } from '../helpers/env.js'
 import { createAccount, harnessMariaDb, type Account } from '../helpers/mariadb.js'
 import { routeConfig, startEngine, type RunningEngine } from '../helpers/engine.js'
-import { startRawBackend } from '../helpers/raw-mysql.js'
+import { CAP, CLIENT_CAPS, RawClient, decodeErr, greetingCaps, handshakeResponse, sslRequest, startRawBackend } from '../helpers/raw-mysql.js'
 import { waitFor } from '../helpers/wait.js'
 
 const env = testEnv()
@@ -98,6 +98,35 @@ describe('gateway-issued greeting on a single route (backend shielding)', () => 
       await assert.rejects(mysql.createConnection({ host: shielded.host, port: shielded.port, ...native, ssl: { ca } }))
       assert.equal(counting.conns.length, 1)
     } finally {
+      await shielded.close()
+      await counting.close()
+    }
+  })
+
+  test('a client asking for compression the greeting did not offer (PHP mysqlnd does) gets an ERR, not a hang', async () => {
+    const CLIENT_COMPRESS = 0x20
+    const counting = await startRawBackend()
+    const shielded = await startEngine(
+      routeConfig({ name: 'no-compress', greeting: 'gateway', backend: { host: '127.0.0.1', port: counting.port } }),
+      { greeting: 'gateway' }
+    )
+    const client = await RawClient.connect(shielded.port)
+    try {
+      const greeting = await client.packet()
+      assert.equal(greetingCaps(greeting.payload) & CLIENT_COMPRESS, 0, 'the greeting offers no compression')
+      client.send(1, sslRequest(CLIENT_CAPS | CAP.SSL | CLIENT_COMPRESS))
+      await client.startTls()
+      client.send(2, handshakeResponse({ caps: CLIENT_CAPS | CAP.SSL | CLIENT_COMPRESS, user: native.user, auth: Buffer.alloc(20) }))
+      const answer = await client.packet()
+      assert.equal(answer.payload[0], 0xff, 'an ERR packet')
+      assert.equal(answer.seq, 3)
+      const err = decodeErr(answer.payload)
+      assert.equal(err.code, 1105)
+      assert.equal(err.sqlState, 'HY000')
+      assert.match(err.message, /route no-compress: this listener does not offer protocol compression/)
+      assert.equal(counting.conns.length, 0, 'no backend connection was opened for it')
+    } finally {
+      client.destroy()
       await shielded.close()
       await counting.close()
     }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util'
 import net from 'node:net'
 import mysql from 'mysql2/promise'
 import * as mariadb from 'mariadb'
+import { waitFor } from '../helpers/wait.js'
 import { testEnv, tmpDir } from '../helpers/env.js'
 import { mintLeaf } from '../helpers/certs.js'
 import { createAccount, harnessMariaDb, startMariaDb, type Account, type MariaDbInstance } from '../helpers/mariadb.js'
@@ -123,6 +124,26 @@ describe('several routes on one port, chosen by SNI', () => {
     } finally {
       await c.end()
     }
+  })
+
+  test('an IP address sent as the server name (PHP mysqlnd does) counts as no name: the default route', async () => {
+    // RFC 6066 forbids it; Node still sends it (with a DEP0123 warning), as mysqlnd does.
+    const c = await mariadb.createConnection({
+      host: gw.host,
+      port: gw.port,
+      ...userA,
+      ssl: { ca, servername: '127.0.0.1', rejectUnauthorized: false } as never,
+    })
+    try {
+      const rows = await c.query('SELECT @@port AS port')
+      assert.equal(Number(rows[0].port), env.mariadb.port)
+    } finally {
+      await c.end()
+    }
+    await waitFor(() => gw.logs.some((l) => l.msg === 'connection closed' && l.sni === '127.0.0.1' && l.route === 'tenant-a'), {
+      timeoutMs: 5_000,
+      what: "the close line names the default route and the client's SNI",
+    })
   })
 
   test('an unknown server name gets 1045 naming it, and is counted', async () => {
