@@ -1,7 +1,8 @@
 /**
  * The targets every load runs against (A-D always, E unless --no-node-hop), and the run's environment: the
- * started MariaDB, gateway, socat and Node.js hop, the certificates and the bench user. Every client (mini client, sysbench, mysql2) takes its
- * address and TLS settings from endpoint() here, so a target means the same thing to all of them.
+ * started MariaDB, gateway, socat and Node.js hop, the certificates and the bench user. Every client (mini
+ * client, sysbench, mysql2) takes its address and TLS settings from endpoint() here, so a target means the same
+ * thing to all of them.
  */
 import type { MariaDbInstance } from '../helpers/mariadb.js'
 import type { Endpoint } from './mini-client.js'
@@ -37,7 +38,7 @@ export interface Env {
   tableSize: number
 }
 
-/** The targets of this run: E only when its hop was started, so a default run is A-D as before. */
+/** The targets of this run: E only when its hop was started (not with --no-node-hop). */
 export function targetsOf(env: Env): TargetId[] {
   return ALL_TARGETS.filter((t) => t !== 'nodehop' || env.nodeHop)
 }
