@@ -44,19 +44,12 @@ export interface RouteStatsSnapshot {
 }
 
 function emptyHistogram(): HistogramSnapshot {
-  return { counts: new Array(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
+  return { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
 }
 
-function observe(h: HistogramSnapshot, seconds: number): void {
-  let i = 0
-  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++
-  h.counts[i]!++
-  h.sum += seconds
-  h.count++
-}
-
-export class RouteStats {
-  readonly #s: RouteStatsSnapshot = {
+/** All zero; every outcome present, so each series exists before its first increment (rate() needs two samples). */
+export function emptySnapshot(): RouteStatsSnapshot {
+  return {
     accepted: 0,
     closed: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
     open: 0,
@@ -68,6 +61,18 @@ export class RouteStats {
     gatewayErrors: {},
     unmatchedSni: 0,
   }
+}
+
+function observe(h: HistogramSnapshot, seconds: number): void {
+  let i = 0
+  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++
+  h.counts[i]!++
+  h.sum += seconds
+  h.count++
+}
+
+export class RouteStats {
+  readonly #s: RouteStatsSnapshot = emptySnapshot()
 
   accepted(): void {
     this.#s.accepted++

@@ -2,34 +2,14 @@
  * Arithmetic on route stats snapshots: the supervisor adds the snapshots of several children (live ones and
  * retired ones) to get one cumulative value per route.
  */
-import {
-  DURATION_BUCKETS,
-  OUTCOMES,
-  type HistogramSnapshot,
-  type Outcome,
-  type RouteStatsSnapshot,
-} from './route-stats.js'
+import { DURATION_BUCKETS, emptySnapshot, type HistogramSnapshot, type RouteStatsSnapshot } from './route-stats.js'
 
 /** Everything in a snapshot that only grows. `open` is left out: it is a level, meaningless once a child exits. */
 export type RouteTotals = Omit<RouteStatsSnapshot, 'open'>
 
 export function emptyTotals(): RouteTotals {
-  return {
-    accepted: 0,
-    // Every outcome starts at 0 so each series exists before its first increment (rate() needs two samples).
-    closed: Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>,
-    handshakeSeconds: emptyHistogram(),
-    backendConnectSeconds: emptyHistogram(),
-    tlsHandshakes: {},
-    bytesFromClient: 0,
-    bytesFromBackend: 0,
-    gatewayErrors: {},
-    unmatchedSni: 0,
-  }
-}
-
-function emptyHistogram(): HistogramSnapshot {
-  return { counts: new Array<number>(DURATION_BUCKETS.length + 1).fill(0), sum: 0, count: 0 }
+  const { open: _open, ...totals } = emptySnapshot()
+  return totals
 }
 
 /** Adds `from` into `into` (mutates `into`). */
